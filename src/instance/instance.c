@@ -1,0 +1,196 @@
+/* instance_run(): start-up in swtpm's order (runas, log, capabilities, sockets,
+ * states, pid file, TPM start, sandbox, daemon readiness), serve, clean up. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "instance/cli.h"
+#include "instance/instance.h"
+#include "instance/log.h"
+#include "instance/run.h"
+#include "io/sandbox.h"
+#include "io/server.h"
+
+/* -d without a readiness race: the caller's process exits only when the daemon
+ * has its sockets, pid file and TPM ready (or with the daemon's error status). */
+static int run_daemonize(int *ready_fd)
+{
+	int pfd[2], status;
+	pid_t pid;
+	char c;
+
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0) {
+		if (waitpid(pid, &status, 0) < 0)
+			_exit(1);
+		_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+	}
+	setsid();
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		_exit(1);
+	pid = fork();
+	if (pid < 0)
+		_exit(1);
+	if (pid > 0) {
+		close(pfd[1]);
+		/* A byte means "ready"; EOF means the daemon died during set-up. */
+		if (read(pfd[0], &c, 1) == 1)
+			_exit(0);
+		if (waitpid(pid, &status, 0) < 0)
+			_exit(1);
+		_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+	}
+	close(pfd[0]);
+	*ready_fd = pfd[1];
+	return 0;
+}
+
+static void run_daemon_ready(int ready_fd)
+{
+	int fd = open("/dev/null", O_RDWR);
+
+	if (fd >= 0) {
+		dup2(fd, STDOUT_FILENO);
+		if (log_get_fd() != STDERR_FILENO)
+			dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	if (write(ready_fd, "1", 1) != 1)
+		log_printf("could not signal readiness\n");
+	close(ready_fd);
+}
+
+/* The pid file: decimal pid, no newline, mode 0644 (swtpm's format). */
+static int run_write_pidfile(const struct vtpm_config *cfg, char **written)
+{
+	char buf[32], path[64];
+	int fd, n;
+	ssize_t len;
+
+	*written = NULL;
+	if (cfg->pid_file) {
+		fd = open(cfg->pid_file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			log_printf("Could not open pid file %s: %s\n", cfg->pid_file, strerror(errno));
+			return -errno;
+		}
+		*written = strdup(cfg->pid_file);
+	} else if (cfg->pid_fd >= 0) {
+		fd = cfg->pid_fd;
+		/* remember the path for removal at exit */
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		*written = realpath(path, NULL);
+	} else {
+		return 0;
+	}
+	n = snprintf(buf, sizeof(buf), "%d", (int)getpid());
+	len = write(fd, buf, (size_t)n);
+	close(fd);
+	if (len != n) {
+		log_printf("Could not write the pid file\n");
+		return -EIO;
+	}
+	return 0;
+}
+
+static int run_print_states(struct instance *inst)
+{
+	static const char *const names[] = { "permall", "volatilestate", "savestate" };
+	bool any = false;
+	size_t size;
+	int i, r;
+
+	r = instance_storage_prepare(inst);
+	if (r < 0)
+		return 1;
+	/* swtpm's exact format, without a trailing newline */
+	printf("{ \"type\": \"swtpm\", \"states\": [");
+	for (i = 0; i < STORE_NITEMS; i++) {
+		if (store_item_size(&inst->store, (enum store_item)i, &size) < 0)
+			continue;
+		printf("%s{\"name\": \"%s\", \"size\": %zu}", any ? ", " : " ", names[i], size);
+		any = true;
+	}
+	printf("%s] }", any ? " " : "");
+	fflush(stdout);
+	return 0;
+}
+
+int instance_run(const struct vtpm_config *cfg)
+{
+	struct instance inst;
+	struct server *srv = NULL;
+	char *pidpath = NULL;
+	int ready_fd = -1, rc = 1, r;
+	bool inst_ok = false;
+
+	if (cfg->daemon && run_daemonize(&ready_fd) < 0) {
+		fprintf(stderr, "Could not daemonize: %s\n", strerror(errno));
+		return 1;
+	}
+	if (cfg->runas && sandbox_runas(cfg->runas) < 0)
+		goto out;
+	r = log_setup(&cfg->log);
+	if (r < 0) {
+		fprintf(stderr, "Could not open the log: %s\n", strerror(-r));
+		goto out;
+	}
+	if (cfg->print_capabilities) {
+		rc = cli_print_capabilities(stdout, cfg) < 0 ? 1 : 0;
+		goto out;
+	}
+	if (instance_init(&inst, cfg) < 0)
+		goto out;
+	inst_ok = true;
+	if (server_new(&srv, &inst, cfg) < 0)
+		goto out;
+	if (cfg->print_states) {
+		rc = run_print_states(&inst);
+		goto out;
+	}
+	if (run_write_pidfile(cfg, &pidpath) < 0)
+		goto out;
+	if (cfg->not_need_init) {
+		if (instance_start(&inst, 0) != 0) {
+			log_printf("Error: Could not initialize the TPM\n");
+			goto out;
+		}
+		if (cfg->startup == STARTUP_DEACTIVATED && cfg->tpm2) {
+			/* swtpm logs this and exits with success */
+			log_printf("Error: TPM 2 does not support startup-deactivated\n");
+			rc = 0;
+			goto out;
+		}
+		instance_startup_cmd(&inst);
+		if (instance_has_pending_writes(&inst) && store_flush_sync(&inst.store) < 0) {
+			log_printf("Error: could not write the TPM state\n");
+			goto out;
+		}
+	}
+	if (sandbox_seccomp(cfg->seccomp) < 0)
+		goto out;
+	if (ready_fd >= 0) {
+		run_daemon_ready(ready_fd);
+		ready_fd = -1;
+	}
+	rc = server_run(srv);
+out:
+	if (inst_ok)
+		instance_fini(&inst);
+	server_free(srv);
+	if (pidpath) {
+		unlink(pidpath);
+		free(pidpath);
+	}
+	if (ready_fd >= 0)
+		close(ready_fd);
+	return rc;
+}

@@ -1,0 +1,65 @@
+/* One TPM instance, transport-free: libtpms lifecycle, locality, the state store.
+ * Transports feed it command bytes and ctrl requests; it never touches sockets. */
+#ifndef VTPM_INSTANCE_H
+#define VTPM_INSTANCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "instance/config.h"
+#include "instance/store.h"
+
+/* What a transport lets the ctrl dispatcher do to it. */
+struct instance_hooks {
+	/* CMD_SET_DATAFD: take ownership of fd as the data connection.
+	 * -EBUSY if a data channel exists (answer TPM_IOERROR). */
+	int (*set_datafd)(void *ctx, int fd);
+	void *ctx;
+	uint64_t caps; /* capability word this transport reports */
+};
+
+struct instance {
+	const struct vtpm_config *cfg;
+	struct store store;
+	bool store_ready;	/* store_init done (URI resolved) */
+	bool running;		/* CMD_INIT (or start-up) succeeded, no STOP since */
+	uint32_t locality;	/* process-wide current locality, initially 0 */
+	bool last_was_shutdown; /* last processed TPM 2 command was TPM2_Shutdown */
+	uint8_t *rspbuf;	/* libtpms response buffer, reused */
+	uint32_t rspbufsize;
+	uint8_t errrsp[10];	/* replies the instance makes itself */
+	uint64_t commands;	/* TPM commands processed */
+	struct instance_hooks hooks;
+};
+
+/* Bind the instance to libtpms (one per process: libtpms is global). Chooses
+ * the TPM version and registers the NVRAM/IO callbacks. 0 or -errno. */
+int instance_init(struct instance *inst, const struct vtpm_config *cfg);
+void instance_fini(struct instance *inst);
+
+/* Start the TPM (CMD_INIT semantics: terminate a running TPM first, with the
+ * automatic TPM2_Shutdown). Returns a TPM result code (0 = success). */
+uint32_t instance_start(struct instance *inst, uint32_t init_flags);
+
+/* Stop a running TPM (CMD_STOP / exit semantics). */
+void instance_stop(struct instance *inst);
+
+/* Process one TPM command as the data channel sees it: the "not initialised"
+ * reply, SetLocality interception, then libtpms. *rsp points into the
+ * instance's buffer, valid until the next call. 0 or -errno (internal). */
+int instance_process(struct instance *inst, const uint8_t *cmd, size_t len, const uint8_t **rsp,
+		     size_t *rsplen);
+
+/* Send the --flags startup-* command once (before the main loop). Returns 0,
+ * or -ENOTSUP for TPM 2 + startup-deactivated (caller exits with status 0). */
+int instance_startup_cmd(struct instance *inst);
+
+/* Storage access for the ctrl dispatcher: resolve the URI (TPM_PATH) and take
+ * the lock. 0, -ENOENT (no backend configured), -EAGAIN (locked elsewhere). */
+int instance_storage_prepare(struct instance *inst);
+
+/* True if a command made state changes that are not on disk yet. */
+bool instance_has_pending_writes(const struct instance *inst);
+
+#endif
