@@ -19,7 +19,7 @@ static void wr32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
-/* Offset of the u32 length field of a streamed command, 0 if none. */
+/* Offset in the message of the u32 length field of a streamed command, 0 if none. */
 static size_t ctrl_len_field(uint32_t code)
 {
 	switch (code) {
@@ -66,14 +66,14 @@ int ctrl_sock_needed(const uint8_t *buf, size_t have, size_t *needed)
 		*needed = 4;
 		return 0;
 	}
-	if (have < 4 + lf + 4) {
-		*needed = 4 + lf + 4;
+	if (have < lf + 4) {
+		*needed = lf + 4;
 		return 0;
 	}
-	plen = rd32(buf + 4 + lf);
+	plen = rd32(buf + lf);
 	if (plen > CTRL_MAX_PAYLOAD)
 		return -EMSGSIZE;
-	*needed = 4 + lf + 4 + plen;
+	*needed = lf + 4 + plen;
 	return 0;
 }
 
@@ -84,7 +84,7 @@ int ctrl_sock_in_payload(const uint8_t *buf, size_t have)
 	if (have < 4)
 		return 0;
 	lf = ctrl_len_field(rd32(buf));
-	return lf && have >= 4 + lf + 4;
+	return lf && have >= lf + 4;
 }
 
 int ctrl_sock_decode(const uint8_t *buf, size_t len, int fd, struct ctrl_req *req)
