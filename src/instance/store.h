@@ -15,6 +15,9 @@ enum store_item { STORE_PERMALL = 0, STORE_VOLATILE, STORE_SAVESTATE, STORE_NITE
 
 enum store_op { STORE_OP_NONE = 0, STORE_OP_WRITE, STORE_OP_DELETE };
 
+/* Fixed-file slots one store uses in an io_uring flush: uring_slot_base + item. */
+#define STORE_URING_SLOTS STORE_NITEMS
+
 struct store_pending {
 	enum store_op op;
 	uint8_t *data; /* full container bytes (what goes on disk) */
@@ -32,11 +35,15 @@ struct store {
 	unsigned inflight_sqes; /* CQEs still expected for the inflight chain */
 	int inflight_err;	/* first error seen in the inflight chain */
 	bool fsync_disabled;	/* test/bench knob: VTPM_NO_FSYNC=1 */
+	unsigned uring_slot_base; /* first of STORE_URING_SLOTS fixed-file slots (default 0) */
 };
 
 /* Map a libtpms name ("permall", "volatilestate", "savestate") to an item; -EINVAL. */
 int store_item_from_name(const char *name);
 const char *store_item_name(enum store_item item);
+/* File name inside the directory: "tpm2-00.permall", or with `tmp` "TMP2-00.permall"
+ * (tpm-00.* / TMP-00.* for TPM 1.2). Static storage; NULL for a bad item. */
+const char *store_file_name(const struct store *st, enum store_item item, bool tmp);
 
 /* Set up from a backend URI (dir://PATH); no I/O yet. -EINVAL for a bad or
  * unsupported URI (-ENOTSUP for file://, not implemented yet). */
@@ -45,7 +52,11 @@ void store_fini(struct store *st);
 
 /* First storage access: open the directory and take .lock (swtpm semantics:
  * non-blocking fcntl write lock, kept until store_fini). Idempotent. -EAGAIN if
- * another process holds the lock, -ENOENT if the directory does not exist. */
+ * another process holds the lock, -ENOENT if the directory does not exist.
+ * The lock is an open-file-description lock (F_OFD_SETLK): it conflicts with
+ * swtpm's F_SETLK lock in both directions, and unlike a POSIX lock it also
+ * excludes a second store in this process and is not dropped when some other fd
+ * of .lock in this process is closed. Load/flush/size call this implicitly. */
 int store_prepare(struct store *st);
 
 /* Read one item and return its plain libtpms payload (malloc'ed, caller frees).
@@ -75,13 +86,23 @@ int store_flush_sync(struct store *st);
  * `link_tail` the chain's last SQE has IOSQE_IO_LINK set, so the next SQE the
  * caller queues (the response send) runs only once the state is on disk.
  * -EBUSY if a chain is in flight, -ENOSPC if the ring has no room (then nothing
- * was queued). */
+ * was queued).
+ * Ring requirements: a sparse fixed-file table covering slots uring_slot_base ..
+ * uring_slot_base + STORE_URING_SLOTS - 1 (io_uring_register_files_sparse(ring, N),
+ * N >= base + 3); stores sharing a ring need disjoint bases. The chain (and a
+ * linked tail) must go to the kernel in one io_uring_submit. Per write: OPENAT
+ * (direct, slot base+item) -> WRITE -> FSYNC(datasync) -> CLOSE(direct) -> RENAMEAT;
+ * per delete of an existing file: UNLINKAT (a file already absent is dropped at
+ * prep time, so ENOENT never breaks the chain); then FSYNC of the directory.
+ * The fsyncs are left out when fsync_disabled. */
 int store_flush_prep_uring(struct store *st, struct io_uring *ring, uint64_t tag,
 			   bool link_tail);
 
 /* Feed every CQE carrying the chain's tag. Returns 1 when the chain is complete
  * (then *err is its first error, records re-queued as pending on failure), 0
- * while CQEs are outstanding. */
+ * while CQEs are outstanding, -EINVAL if no chain is in flight. A chain that only
+ * saw -ECANCELED (a short write breaks a link without a negative result) reports
+ * -EIO. Do not store_fini while store_busy(): the kernel still uses the buffers. */
 int store_flush_cqe(struct store *st, int res, int *err);
 
 /* For --print-states: container size of an item, -ENOENT if absent. */

@@ -17,6 +17,7 @@
 #define LOOP_RING_ENTRIES 64
 #define LOOP_FIXED_FILES 4
 #define LOOP_MAX_OPS 16
+#define LOOP_CHAIN_ROOM 24 /* a store chain (<= 16 SQEs) plus the send */
 #define LOOP_FLUSH_TAG 1u /* low bit of user_data marks a state-write CQE */
 
 struct loop {
@@ -118,6 +119,10 @@ static int loop_uring_prep(struct loop *loop, struct loop_op *op)
 	int n;
 
 	if (op->kind == LOP_SEND && op->flush && op->sent == 0 && store_has_pending(op->flush)) {
+		/* The chain and the send it guards must reach the kernel in one submit:
+		 * make room for both now rather than flushing between them. */
+		if (io_uring_sq_space_left(&loop->ring) < LOOP_CHAIN_ROOM)
+			io_uring_submit(&loop->ring);
 		n = loop->fixed_files
 			    ? store_flush_prep_uring(op->flush, &loop->ring,
 						     (uint64_t)(uintptr_t)op | LOOP_FLUSH_TAG, true)
