@@ -49,7 +49,7 @@ int sandbox_runas(const char *user)
 static const char *const sandbox_allowed[] = {
 	"read", "write", "readv", "writev", "pread64", "pwrite64", "lseek",
 	"recvfrom", "recvmsg", "sendto", "sendmsg", "accept", "accept4", "shutdown",
-	"close", "io_uring_enter", "epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl",
+	"close", "dup2", "dup3", "io_uring_enter", "epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl",
 	"poll", "ppoll",
 	"openat", "open", "fstat", "newfstatat", "statx", "stat", "lstat", "fchmod", "fsync",
 	"fdatasync", "rename", "renameat", "renameat2", "unlink", "unlinkat", "fcntl",
