@@ -1,0 +1,1156 @@
+/* Command line of `swtpm`: interface dispatch, `swtpm socket` options into a
+ * struct vtpm_config, the --help text and the --print-capabilities line.
+ *
+ * Like swtpm, getopt only records each option's argument (the last one wins)
+ * and the sub-option strings are validated afterwards in swtpm's start-up
+ * order, so the same command line fails with the same first error. */
+#include "instance/cli.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <libtpms/tpm_error.h>
+#include <libtpms/tpm_library.h>
+
+#include "instance/options.h"
+#include "vtpm_build.h"
+
+#define CLI_VERSION_LINE \
+	"TPM emulator version " SWTPM_COMPAT_VERSION " (vtpmd " VTPM_VERSION ")\n"
+
+/* Long-only options get values above any character so they can never be
+ * confused with a short option in getopt's optopt. */
+enum cli_longopt {
+	CLI_OPT_SERVER = 256,
+	CLI_OPT_CTRL,
+	CLI_OPT_TPMSTATE,
+	CLI_OPT_TPM2,
+	CLI_OPT_LOG,
+	CLI_OPT_LOCALITY,
+	CLI_OPT_KEY,
+	CLI_OPT_MIGRATION_KEY,
+	CLI_OPT_PID,
+	CLI_OPT_FLAGS,
+	CLI_OPT_SECCOMP,
+	CLI_OPT_PRINT_CAPS,
+	CLI_OPT_PRINT_STATES,
+};
+
+static const char cli_socket_shortopts[] = "dhp:f:tr:";
+
+static const struct option cli_socket_longopts[] = {
+	{ "port", required_argument, NULL, 'p' },
+	{ "fd", required_argument, NULL, 'f' },
+	{ "terminate", no_argument, NULL, 't' },
+	{ "daemon", no_argument, NULL, 'd' },
+	{ "server", required_argument, NULL, CLI_OPT_SERVER },
+	{ "ctrl", required_argument, NULL, CLI_OPT_CTRL },
+	{ "tpmstate", required_argument, NULL, CLI_OPT_TPMSTATE },
+	{ "tpm2", no_argument, NULL, CLI_OPT_TPM2 },
+	{ "log", required_argument, NULL, CLI_OPT_LOG },
+	{ "locality", required_argument, NULL, CLI_OPT_LOCALITY },
+	{ "key", required_argument, NULL, CLI_OPT_KEY },
+	{ "migration-key", required_argument, NULL, CLI_OPT_MIGRATION_KEY },
+	{ "pid", required_argument, NULL, CLI_OPT_PID },
+	{ "flags", required_argument, NULL, CLI_OPT_FLAGS },
+	{ "runas", required_argument, NULL, 'r' },
+	{ "seccomp", required_argument, NULL, CLI_OPT_SECCOMP },
+	{ "print-capabilities", no_argument, NULL, CLI_OPT_PRINT_CAPS },
+	{ "print-states", no_argument, NULL, CLI_OPT_PRINT_STATES },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Sub-option grammars (cli.md §3). */
+static const struct opts_desc cli_server_desc[] = {
+	{ "type", OPTS_STRING },   { "port", OPTS_INT },	  { "bindaddr", OPTS_STRING },
+	{ "ifname", OPTS_STRING }, { "fd", OPTS_INT },	  { "disconnect", OPTS_BOOLEAN },
+	{ "path", OPTS_STRING },   { "mode", OPTS_MODE }, { "uid", OPTS_UID },
+	{ "gid", OPTS_GID },	   { NULL, 0 },
+};
+
+static const struct opts_desc cli_ctrl_desc[] = {
+	{ "type", OPTS_STRING },      { "path", OPTS_STRING }, { "port", OPTS_INT },
+	{ "bindaddr", OPTS_STRING },  { "ifname", OPTS_STRING }, { "fd", OPTS_INT },
+	{ "clientfd", OPTS_INT },     { "mode", OPTS_MODE },   { "uid", OPTS_UID },
+	{ "gid", OPTS_GID },	      { "terminate", OPTS_BOOLEAN }, { NULL, 0 },
+};
+
+static const struct opts_desc cli_tpmstate_desc[] = {
+	{ "dir", OPTS_STRING },
+	{ "backend-uri", OPTS_STRING },
+	{ "mode", OPTS_MODE },
+	{ NULL, 0 },
+};
+
+static const struct opts_desc cli_log_desc[] = {
+	{ "file", OPTS_STRING },  { "fd", OPTS_INT }, { "level", OPTS_UINT },
+	{ "prefix", OPTS_STRING }, { "truncate", OPTS_BOOLEAN }, { NULL, 0 },
+};
+
+static const struct opts_desc cli_locality_desc[] = {
+	{ "reject-locality-4", OPTS_BOOLEAN },
+	{ "allow-set-locality", OPTS_BOOLEAN },
+	{ NULL, 0 },
+};
+
+static const struct opts_desc cli_pid_desc[] = {
+	{ "file", OPTS_STRING },
+	{ "fd", OPTS_INT },
+	{ NULL, 0 },
+};
+
+static const struct opts_desc cli_flags_desc[] = {
+	{ "not-need-init", OPTS_BOOLEAN },	 { "startup-clear", OPTS_BOOLEAN },
+	{ "startup-state", OPTS_BOOLEAN },	 { "startup-deactivated", OPTS_BOOLEAN },
+	{ "startup-none", OPTS_BOOLEAN },	 { "disable-auto-shutdown", OPTS_BOOLEAN },
+	{ NULL, 0 },
+};
+
+static const struct opts_desc cli_seccomp_desc[] = {
+	{ "action", OPTS_STRING },
+	{ NULL, 0 },
+};
+
+/* What getopt saw; pointers into argv (or string literals). */
+struct cli_raw {
+	const char *server;
+	const char *ctrl;
+	const char *tpmstate;
+	const char *log;
+	const char *locality;
+	const char *key;
+	const char *migration_key;
+	const char *pid;
+	const char *flags;
+	const char *seccomp;
+	const char *runas;
+};
+
+/* ------------------------------------------------------------------------ */
+/* help and version                                                          */
+
+static void cli_overview(FILE *out, const char *prog)
+{
+	fprintf(out,
+		"Software TPM 1.2 / TPM 2 emulator (swtpm compatible), served over a choice of interfaces.\n"
+		"\n"
+		"Usage: %s socket [options]\n"
+		"       %s -v|--version\n"
+		"\n"
+		"Run '%s socket --help' to list the options of the socket interface.\n"
+		"Run '%s --version' to show the version.\n",
+		prog, prog, prog, prog);
+}
+
+struct cli_help_entry {
+	const char *syntax;
+	const char *text; /* one paragraph, wrapped when printed */
+};
+
+/* 19 columns of indentation + 60 of text */
+#define CLI_HELP_TEXT_WIDTH 60
+
+static const struct cli_help_entry cli_socket_help[] = {
+	{ "-p|--port <port>",
+	  "serve TPM commands on this TCP port, closing the connection "
+	  "after every response; same as --server type=tcp,disconnect "
+	  "with TPM_PORT set to <port>" },
+	{ "-f|--fd <fd>",
+	  "take TPM commands from this already connected socket or stream; "
+	  "the emulator ends when the other side closes it" },
+	{ "-t|--terminate", "end the emulator when the data connection is lost" },
+	{ "-d|--daemon",
+	  "run in the background; the command returns once the emulator "
+	  "is ready to accept connections" },
+	{ "--ctrl type=[unixio|tcp][,path=<path>][,port=<port>[,bindaddr=address[,ifname=ifname]]]"
+	  "[,fd=<filedescriptor>|clientfd=<filedescriptor>][,mode=0...][,uid=uid][,gid=gid]"
+	  "[,terminate]",
+	  "where the control channel listens: a Unix socket at <path>, a "
+	  "listening socket passed as fd, or one connected client passed as "
+	  "clientfd; or a TCP port (bindaddr defaults to 127.0.0.1, a link-local "
+	  "IPv6 address needs ifname). mode (default 0770), uid and gid are "
+	  "applied to the Unix socket file. With terminate the emulator ends "
+	  "when the control client disconnects" },
+	{ "--migration-key file=<path>|fd=<fd>[,mode=aes-cbc|aes-256-cbc][,format=hex|binary]"
+	  "[,remove=[true|false]]",
+	  "key that protects state blobs handed out over the control channel; "
+	  "read from a file or file descriptor, given as hex (default) or raw "
+	  "bytes; remove deletes the key file once it has been read" },
+	{ "--migration-key pwdfile=<path>|pwdfd=<fd>[,mode=aes-cbc|aes-256-cbc]"
+	  "[,remove=[true|false]][,kdf=sha512|pbkdf2]",
+	  "as above, with the key derived from a passphrase (kdf defaults to "
+	  "pbkdf2)" },
+	{ "--log file=<path>|fd=<filedescriptor>[,level=n][,prefix=<prefix>][,truncate]",
+	  "send log messages to a file (file=- discards them) or file "
+	  "descriptor instead of stderr; level 1 is the default, higher levels "
+	  "add data dumps, 5 and more include libtpms debugging; prefix starts "
+	  "every message; truncate empties the log file first" },
+	{ "--key file=<path>|fd=<fd>[,mode=aes-cbc|aes-256-cbc][,format=hex|binary]"
+	  "[,remove=[true|false]]",
+	  "key that encrypts the TPM state files; read from a file or file "
+	  "descriptor, given as hex (default) or raw bytes; remove deletes the "
+	  "key file once it has been read" },
+	{ "--key pwdfile=<path>|pwdfd=<fd>[,mode=aes-cbc|aes-256-cbc]"
+	  "[,remove=[true|false]][,kdf=sha512|pbkdf2]",
+	  "as above, with the key derived from a passphrase (kdf defaults to "
+	  "pbkdf2)" },
+	{ "--locality [reject-locality-4][,allow-set-locality]",
+	  "reject-locality-4: refuse any request to switch to locality 4; "
+	  "allow-set-locality: honour the SetLocality command on the data "
+	  "channel" },
+	{ "--pid file=<path>|fd=<filedescriptor>",
+	  "write the emulator's process id to this file or regular file "
+	  "descriptor" },
+	{ "--tpmstate dir=<dir>[,mode=0...]|backend-uri=<uri>",
+	  "where the TPM state lives: an existing directory or a backend URI "
+	  "(dir://<path>); mode (default 0640) is given to the state files. "
+	  "Without this option the directory in TPM_PATH is used" },
+	{ "--server [type=tcp][,port=port[,bindaddr=address[,ifname=ifname]]][,fd=fd][,disconnect]",
+	  "serve TPM commands on a TCP port (default: TPM_PORT; bindaddr "
+	  "defaults to 127.0.0.1, a link-local IPv6 address needs ifname) or on "
+	  "an already connected socket passed as fd; disconnect closes the "
+	  "connection after every response" },
+	{ "--server type=unixio[,path=path][,fd=fd][,mode=0...][,uid=uid][,gid=gid]",
+	  "serve TPM commands on a Unix socket at path, or on a listening "
+	  "socket passed as fd; mode (default 0770), uid and gid are applied to "
+	  "the socket file" },
+	{ "--flags [not-need-init][,startup-clear|startup-state|startup-deactivated|startup-none]"
+	  "[,disable-auto-shutdown]",
+	  "not-need-init: start the TPM right away instead of waiting for "
+	  "CMD_INIT; startup-*: also send this TPM_Startup type (implies "
+	  "not-need-init); disable-auto-shutdown: do not send TPM2_Shutdown "
+	  "before the TPM is stopped" },
+	{ "-r|--runas <user>", "switch to this user (name or uid) after parsing the options" },
+	{ "--tpm2", "emulate a TPM 2 instead of a TPM 1.2" },
+	{ "--seccomp action=none|kill|log",
+	  "what happens when a syscall the emulator never needs is made: "
+	  "kill the process (default), only log it, or no filter at all" },
+	{ "--print-capabilities", "print the supported features as JSON and exit" },
+	{ "--print-states", "print the TPM state items found (needs --tpmstate) as JSON and exit" },
+	{ "-h|--help", "show this help and exit" },
+};
+
+void cli_usage(FILE *out, const char *prog, enum cfg_iface iface)
+{
+	const char *name = iface == IFACE_CHARDEV ? "chardev" : iface == IFACE_CUSE ? "cuse" : "socket";
+
+	fprintf(out, "Usage: %s %s [options]\n\n", prog, name);
+	if (iface != IFACE_SOCKET) {
+		fprintf(out, "The %s interface is not supported by this build.\n\n", name);
+		return;
+	}
+	fprintf(out, "The following options are supported:\n\n");
+	for (size_t i = 0; i < sizeof(cli_socket_help) / sizeof(cli_socket_help[0]); i++) {
+		const struct cli_help_entry *e = &cli_socket_help[i];
+		const char *p = e->text;
+		size_t col = 0;
+
+		/* Short syntax shares the line with the text; a long one stands
+		 * alone with the text below it, aligned at the same ':'. */
+		if (strlen(e->syntax) <= 17)
+			fprintf(out, "%-17s: ", e->syntax);
+		else
+			fprintf(out, "%s\n%17s: ", e->syntax, "");
+		/* word-wrap the text so that no line exceeds 79 columns */
+		while (*p) {
+			size_t wlen = strcspn(p, " ");
+
+			if (col && col + 1 + wlen > CLI_HELP_TEXT_WIDTH) {
+				fprintf(out, "\n%19s", "");
+				col = 0;
+			} else if (col) {
+				fputc(' ', out);
+				col++;
+			}
+			fprintf(out, "%.*s", (int)wlen, p);
+			col += wlen;
+			p += wlen;
+			p += strspn(p, " ");
+		}
+		fputc('\n', out);
+	}
+	fprintf(out, "\n");
+}
+
+int cli_toplevel(int argc, char **argv, FILE *out, FILE *err, enum cfg_iface *iface,
+		 int *exit_code)
+{
+	const char *prog = argc > 0 && argv[0] ? argv[0] : "swtpm";
+	const char *arg;
+
+	if (argc < 2) {
+		fprintf(err, "Missing TPM interface type.\n");
+		*exit_code = 1;
+		return 1;
+	}
+	arg = argv[1];
+	if (!strcmp(arg, "socket")) {
+		*iface = IFACE_SOCKET;
+		return 0;
+	}
+	if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
+		cli_overview(out, prog);
+		*exit_code = 0;
+		return 1;
+	}
+	if (!strcmp(arg, "-v") || !strcmp(arg, "--version")) {
+		fprintf(out, CLI_VERSION_LINE);
+		*exit_code = 0;
+		return 1;
+	}
+	if (!strcmp(arg, "chardev") || !strcmp(arg, "cuse")) {
+		fprintf(err, "TPM interface type '%s' is not supported yet.\n", arg);
+		*exit_code = 1;
+		return 1;
+	}
+	fprintf(err, "Unsupported TPM interface type '%s'.\n", arg);
+	cli_overview(err, prog);
+	*exit_code = 1;
+	return 1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* getopt diagnostics                                                        */
+
+/* getopt runs with opterr = 0 so that its complaints can go to `err` rather
+ * than the process's stderr; this rebuilds glibc's wording from optopt and
+ * the argument that failed. */
+static void cli_getopt_error(FILE *err, int argc, char **argv, const char *shortopts,
+			     const struct option *longopts)
+{
+	const char *prog = argv[0];
+	const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+	const struct option *lo = NULL;
+	bool is_long = strncmp(arg, "--", 2) == 0;
+
+	if (optopt != 0) {
+		for (const struct option *o = longopts; o->name; o++)
+			if (o->val == optopt)
+				lo = o;
+		/* A short option's argument can only be missing at the very end
+		 * of argv, so argv[optind - 1] is then the failing element and
+		 * tells "-p" and "--port" apart. Anything that is no option's
+		 * value at all was an unknown short option. */
+		if (!lo || (!is_long && optopt < 256)) {
+			const char *p = strchr(shortopts, optopt);
+
+			if (lo && p && p[1] == ':')
+				fprintf(err, "%s: option requires an argument -- '%c'\n", prog,
+					optopt);
+			else
+				fprintf(err, "%s: invalid option -- '%c'\n", prog, optopt);
+			return;
+		}
+		if (lo->has_arg == no_argument)
+			fprintf(err, "%s: option '--%s' doesn't allow an argument\n", prog,
+				lo->name);
+		else
+			fprintf(err, "%s: option '--%s' requires an argument\n", prog, lo->name);
+		return;
+	}
+
+	/* optopt 0: an unknown or ambiguous long option. */
+	if (is_long) {
+		const char *name = arg + 2;
+		size_t len = strcspn(name, "=");
+		unsigned matches = 0;
+
+		for (const struct option *o = longopts; o->name; o++)
+			if (!strncmp(o->name, name, len))
+				matches++;
+		if (matches > 1) {
+			/* glibc quotes the argument including any "=value" */
+			fprintf(err, "%s: option '%s' is ambiguous; possibilities:", prog, arg);
+			for (const struct option *o = longopts; o->name; o++)
+				if (!strncmp(o->name, name, len))
+					fprintf(err, " '--%s'", o->name);
+			fprintf(err, "\n");
+			return;
+		}
+	}
+	fprintf(err, "%s: unrecognized option '%s'\n", prog, arg);
+}
+
+/* ------------------------------------------------------------------------ */
+/* sub-option handling                                                       */
+
+static int cli_subopts(FILE *err, const char *what, const char *str,
+		       const struct opts_desc *desc, struct opts_result *res)
+{
+	char msg[OPTS_ERRLEN];
+	int ret = opts_parse(str, desc, res, msg, sizeof(msg));
+
+	if (ret < 0)
+		fprintf(err, "Error parsing %s options: %s\n", what, msg);
+	return ret;
+}
+
+/* strdup that reports its failure, so callers only propagate the error. */
+static int cli_strdup(FILE *err, char **dst, const char *src)
+{
+	free(*dst);
+	*dst = NULL;
+	if (!src)
+		return 0;
+	*dst = strdup(src);
+	if (!*dst) {
+		fprintf(err, "Out of memory\n");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static bool cli_fd_is_socket(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+/* Validate a TCP bind address the way it will be used later: IPv6 if it
+ * contains a ':', and a link-local IPv6 address needs a known interface. */
+static int cli_check_bindaddr(FILE *err, const char *addr, const char *ifname)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	if (!strchr(addr, ':')) {
+		if (inet_pton(AF_INET, addr, buf) != 1)
+			goto bad;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, addr, buf) != 1)
+		goto bad;
+	if (IN6_IS_ADDR_LINKLOCAL((struct in6_addr *)buf)) {
+		if (!ifname) {
+			fprintf(err, "Missing interface name for link local address\n");
+			return -EINVAL;
+		}
+		if (if_nametoindex(ifname) == 0) {
+			fprintf(err, "Unknown network interface '%s': %s\n", ifname,
+				strerror(errno));
+			return -ENODEV;
+		}
+	}
+	return 0;
+bad:
+	fprintf(err, "Could not parse the bind address '%s'\n", addr);
+	return -EINVAL;
+}
+
+/* mode/uid/gid of a Unix socket file. */
+static void cli_sock_perms(struct cfg_sock *s, const struct opts_result *res)
+{
+	s->mode = opts_get_mode(res, "mode", 0770);
+	s->uid_set = opts_has(res, "uid");
+	s->gid_set = opts_has(res, "gid");
+	if (s->uid_set)
+		s->uid = opts_get_uid(res, "uid", 0);
+	if (s->gid_set)
+		s->gid = opts_get_gid(res, "gid", 0);
+}
+
+static int cli_sock_tcp_addr(FILE *err, struct cfg_sock *s, const struct opts_result *res)
+{
+	const char *bindaddr = opts_get_string(res, "bindaddr", NULL);
+	const char *ifname = opts_get_string(res, "ifname", NULL);
+	int ret;
+
+	ret = cli_check_bindaddr(err, bindaddr ? bindaddr : "127.0.0.1", ifname);
+	if (ret < 0)
+		return ret;
+	ret = cli_strdup(err, &s->bindaddr, bindaddr);
+	if (ret == 0)
+		ret = cli_strdup(err, &s->ifname, ifname);
+	return ret;
+}
+
+static int cli_handle_ctrl(FILE *err, const char *str, struct cfg_sock *s)
+{
+	struct opts_result res;
+	const char *type;
+	int fd, ret;
+
+	ret = cli_subopts(err, "ctrl", str, cli_ctrl_desc, &res);
+	if (ret < 0)
+		return ret;
+
+	s->terminate = opts_get_bool(&res, "terminate", false);
+	type = opts_get_string(&res, "type", NULL);
+	fd = opts_get_int(&res, "fd", -1);
+	if (!type) {
+		fprintf(err, "Missing type parameter for control channel\n");
+		ret = -EINVAL;
+		goto out;
+	}
+
+	if (!strcmp(type, "unixio")) {
+		int clientfd = opts_get_int(&res, "clientfd", -1);
+		const char *path = opts_get_string(&res, "path", NULL);
+
+		s->type = SOCK_UNIXIO;
+		/* Only the winner of fd > clientfd > path is recorded, so users of
+		 * the config never have to repeat the precedence rule. */
+		if (fd >= 0) {
+			if (!cli_fd_is_socket(fd)) {
+				fprintf(err, "Bad filedescriptor %d for UnixIO control channel\n", fd);
+				ret = -EBADF;
+				goto out;
+			}
+			s->fd = fd;
+		} else if (clientfd >= 0) {
+			if (!cli_fd_is_socket(clientfd)) {
+				fprintf(err, "Bad filedescriptor %d for UnixIO control channel\n",
+					clientfd);
+				ret = -EBADF;
+				goto out;
+			}
+			s->clientfd = clientfd;
+		} else if (path) {
+			ret = cli_strdup(err, &s->path, path);
+			if (ret < 0)
+				goto out;
+			cli_sock_perms(s, &res);
+		} else {
+			fprintf(err, "Missing path and fd options for UnixIO control channel\n");
+			ret = -EINVAL;
+			goto out;
+		}
+	} else if (!strcmp(type, "tcp")) {
+		int port = opts_get_int(&res, "port", -1);
+
+		s->type = SOCK_TCP;
+		if (fd >= 0) {
+			if (!cli_fd_is_socket(fd)) {
+				fprintf(err, "Bad filedescriptor %d for TCP control channel\n", fd);
+				ret = -EBADF;
+				goto out;
+			}
+			s->fd = fd;
+		} else if (port >= 0) {
+			if (port >= 65536) {
+				fprintf(err, "TCP control channel port outside valid range\n");
+				ret = -ERANGE;
+				goto out;
+			}
+			s->port = port;
+			ret = cli_sock_tcp_addr(err, s, &res);
+			if (ret < 0)
+				goto out;
+		} else {
+			fprintf(err, "Missing port and fd options for TCP control channel\n");
+			ret = -EINVAL;
+			goto out;
+		}
+	} else {
+		fprintf(err, "Unsupport control channel type: %s\n", type);
+		ret = -EINVAL;
+		goto out;
+	}
+	ret = 0;
+out:
+	opts_free(&res);
+	return ret;
+}
+
+static int cli_handle_server(FILE *err, const char *str, struct cfg_sock *s)
+{
+	struct opts_result res;
+	const char *type;
+	int fd, ret;
+
+	ret = cli_subopts(err, "server", str, cli_server_desc, &res);
+	if (ret < 0)
+		return ret;
+
+	type = opts_get_string(&res, "type", "tcp");
+	fd = opts_get_int(&res, "fd", -1);
+	s->disconnect = opts_get_bool(&res, "disconnect", false);
+
+	if (!strcmp(type, "tcp")) {
+		int port = opts_get_int(&res, "port", -1);
+
+		s->type = SOCK_TCP;
+		if (fd >= 0) {
+			if (!cli_fd_is_socket(fd)) {
+				fprintf(err, "Bad filedescriptor %d for TCP socket\n", fd);
+				ret = -EBADF;
+				goto out;
+			}
+			s->fd = fd;
+		} else {
+			if (port < 0) {
+				/* -p stores its port here too, so this covers both. */
+				const char *env = getenv("TPM_PORT");
+
+				if (!env || sscanf(env, "%d", &port) != 1 || port < 0) {
+					fprintf(err, "No valid port number provided for TCP socket.\n");
+					ret = -EINVAL;
+					goto out;
+				}
+			}
+			if (port >= 65536) {
+				fprintf(err, "TCP socket port outside valid range\n");
+				ret = -ERANGE;
+				goto out;
+			}
+			s->port = port;
+			ret = cli_sock_tcp_addr(err, s, &res);
+			if (ret < 0)
+				goto out;
+		}
+	} else if (!strcmp(type, "unixio")) {
+		const char *path = opts_get_string(&res, "path", NULL);
+
+		s->type = SOCK_UNIXIO;
+		if (fd >= 0) {
+			if (!cli_fd_is_socket(fd)) {
+				fprintf(err, "Bad filedescriptor %d for UnixIO socket\n", fd);
+				ret = -EBADF;
+				goto out;
+			}
+			s->fd = fd;
+		} else if (path) {
+			ret = cli_strdup(err, &s->path, path);
+			if (ret < 0)
+				goto out;
+			cli_sock_perms(s, &res);
+		} else {
+			fprintf(err, "Missing path and file descriptor option for UnixIO socket\n");
+			ret = -EINVAL;
+			goto out;
+		}
+	} else {
+		fprintf(err, "Unsupport socket type: %s\n", type);
+		ret = -EINVAL;
+		goto out;
+	}
+	ret = 0;
+out:
+	opts_free(&res);
+	return ret;
+}
+
+static int cli_handle_tpmstate(FILE *err, const char *str, struct vtpm_config *cfg)
+{
+	struct opts_result res;
+	const char *dir, *uri;
+	int ret;
+
+	ret = cli_subopts(err, "tpmstate", str, cli_tpmstate_desc, &res);
+	if (ret < 0)
+		return ret;
+	dir = opts_get_string(&res, "dir", NULL);
+	uri = opts_get_string(&res, "backend-uri", NULL);
+	if (dir) {
+		size_t len = strlen("dir://") + strlen(dir) + 1;
+
+		free(cfg->state_uri);
+		cfg->state_uri = malloc(len);
+		if (!cfg->state_uri) {
+			fprintf(err, "Out of memory\n");
+			ret = -ENOMEM;
+			goto out;
+		}
+		snprintf(cfg->state_uri, len, "dir://%s", dir);
+	} else if (uri) {
+		/* swtpm finds out at the first storage access; say it now. */
+		if (strncmp(uri, "dir://", 6) != 0 || !uri[6]) {
+			fprintf(err, "Error: unsupported backend URI '%s' (only dir://PATH is "
+				     "supported).\n", uri);
+			ret = -EINVAL;
+			goto out;
+		}
+		ret = cli_strdup(err, &cfg->state_uri, uri);
+		if (ret < 0)
+			goto out;
+	} else {
+		fprintf(err, "The dir or backend-uri parameters is required for the tpmstate option.\n");
+		ret = -EINVAL;
+		goto out;
+	}
+	cfg->state_mode = opts_get_mode(&res, "mode", 0640);
+	cfg->state_mode_set = opts_has(&res, "mode");
+out:
+	opts_free(&res);
+	return ret;
+}
+
+static int cli_handle_log(FILE *err, const char *str, struct cfg_log *log)
+{
+	struct opts_result res;
+	const char *file;
+	int ret;
+
+	ret = cli_subopts(err, "logging", str, cli_log_desc, &res);
+	if (ret < 0)
+		return ret;
+	log->given = true;
+	file = opts_get_string(&res, "file", NULL);
+	ret = cli_strdup(err, &log->file, file);
+	if (ret < 0)
+		goto out;
+	/* file= wins over fd= */
+	log->fd = file ? -1 : opts_get_int(&res, "fd", -1);
+	if (log->fd < 0)
+		log->fd = -1;
+	/* level 0 would silence everything; swtpm makes it 1. */
+	log->level = opts_get_uint(&res, "level", 1);
+	if (log->level == 0)
+		log->level = 1;
+	ret = cli_strdup(err, &log->prefix, opts_get_string(&res, "prefix", NULL));
+	if (ret < 0)
+		goto out;
+	log->truncate = opts_get_bool(&res, "truncate", false);
+out:
+	opts_free(&res);
+	return ret;
+}
+
+static int cli_handle_pid(FILE *err, const char *str, struct vtpm_config *cfg)
+{
+	struct opts_result res;
+	const char *file;
+	int fd, ret;
+
+	ret = cli_subopts(err, "pid", str, cli_pid_desc, &res);
+	if (ret < 0)
+		return ret;
+	file = opts_get_string(&res, "file", NULL);
+	fd = opts_get_int(&res, "fd", -1);
+	if (file) {
+		ret = cli_strdup(err, &cfg->pid_file, file);
+		cfg->pid_fd = -1;
+	} else if (fd >= 0) {
+		struct stat st;
+
+		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+			fprintf(err, "Bad filedescriptor %d for pid file\n", fd);
+			ret = -EBADF;
+			goto out;
+		}
+		cfg->pid_fd = fd;
+	} else {
+		fprintf(err, "The file or fd parameter is required for the pid option.\n");
+		ret = -EINVAL;
+	}
+out:
+	opts_free(&res);
+	return ret;
+}
+
+static int cli_handle_locality(FILE *err, const char *str, struct vtpm_config *cfg)
+{
+	struct opts_result res;
+	int ret;
+
+	ret = cli_subopts(err, "locality", str, cli_locality_desc, &res);
+	if (ret < 0)
+		return ret;
+	cfg->reject_locality4 = opts_get_bool(&res, "reject-locality-4", false);
+	cfg->allow_set_locality = opts_get_bool(&res, "allow-set-locality", false);
+	opts_free(&res);
+	return 0;
+}
+
+static int cli_handle_flags(FILE *err, const char *str, struct vtpm_config *cfg)
+{
+	struct opts_result res;
+	int ret;
+
+	ret = cli_subopts(err, "flags", str, cli_flags_desc, &res);
+	if (ret < 0)
+		return ret;
+	cfg->not_need_init = opts_get_bool(&res, "not-need-init", false);
+	cfg->disable_auto_shutdown = opts_get_bool(&res, "disable-auto-shutdown", false);
+	if (opts_get_bool(&res, "startup-clear", false))
+		cfg->startup = STARTUP_CLEAR;
+	else if (opts_get_bool(&res, "startup-state", false))
+		cfg->startup = STARTUP_STATE;
+	else if (opts_get_bool(&res, "startup-deactivated", false))
+		cfg->startup = STARTUP_DEACTIVATED;
+	else
+		cfg->startup = STARTUP_NONE;
+	/* A start-up command can only be sent to a TPM that is running. */
+	if (cfg->startup != STARTUP_NONE)
+		cfg->not_need_init = true;
+	opts_free(&res);
+	return 0;
+}
+
+static int cli_handle_seccomp(FILE *err, const char *str, struct vtpm_config *cfg)
+{
+	struct opts_result res;
+	const char *action;
+	int ret;
+
+	ret = cli_subopts(err, "seccomp", str, cli_seccomp_desc, &res);
+	if (ret < 0)
+		return ret;
+	action = opts_get_string(&res, "action", "kill");
+	if (!strcmp(action, "kill")) {
+		cfg->seccomp = SECCOMP_KILL;
+	} else if (!strcmp(action, "log")) {
+		cfg->seccomp = SECCOMP_LOG;
+	} else if (!strcmp(action, "none")) {
+		cfg->seccomp = SECCOMP_NONE;
+	} else {
+		fprintf(err, "Unsupported seccomp log action %s\n", action);
+		ret = -EINVAL;
+	}
+	opts_free(&res);
+	return ret;
+}
+
+/* The user must exist now; the switch itself happens at start-up. */
+static int cli_check_runas(FILE *err, const char *user)
+{
+	if (user[0] && user[strspn(user, "0123456789")] == '\0') {
+		unsigned long long uid;
+
+		errno = 0;
+		uid = strtoull(user, NULL, 10);
+		if (errno == ERANGE || uid > UINT_MAX) {
+			fprintf(err, "Error: uid %s outside valid range.\n", user);
+			return -ERANGE;
+		}
+		return 0;
+	}
+	if (!getpwnam(user)) {
+		fprintf(err, "Error: User '%s' does not exist.\n", user);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/* -p: swtpm accepts anything strtoul(base 0) takes that fits an unsigned int. */
+static int cli_parse_port(FILE *err, const char *arg, unsigned int *port)
+{
+	unsigned long val;
+	char *end;
+
+	errno = 0;
+	val = strtoul(arg, &end, 0);
+	if (end == arg || *end != '\0' || errno || val > UINT_MAX || strchr(arg, '-')) {
+		fprintf(err, "Cannot parse socket port number '%s'.\n", arg);
+		return -EINVAL;
+	}
+	if (val >= 65536) {
+		fprintf(err, "Port is outside valid range.\n");
+		return -ERANGE;
+	}
+	*port = (unsigned int)val;
+	return 0;
+}
+
+/* -f: a connected socket or stream; the 0..2 check comes later (start-up order). */
+static int cli_parse_datafd(FILE *err, const char *arg, int *fd)
+{
+	struct stat st;
+	unsigned long val;
+	char *end;
+
+	errno = 0;
+	val = strtoul(arg, &end, 10);
+	if (end == arg || *end != '\0' || errno || val > INT_MAX || strchr(arg, '-')) {
+		fprintf(err, "Cannot parse file descriptor '%s'.\n", arg);
+		return -EINVAL;
+	}
+	if (fstat((int)val, &st) != 0) {
+		fprintf(err, "Cannot stat file descriptor: %s\n", strerror(errno));
+		return -errno;
+	}
+	/* Anonymous pipes and sockets are fine; things that are plainly not a
+	 * byte stream to a peer are not. */
+	if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || S_ISBLK(st.st_mode) ||
+	    S_ISLNK(st.st_mode)) {
+		fprintf(err, "Given file descriptor type is not supported.\n");
+		return -EINVAL;
+	}
+	*fd = (int)val;
+	return 0;
+}
+
+/* Validate the recorded options in swtpm's start-up order (cli.md §14). */
+static int cli_apply(FILE *err, const struct cli_raw *raw, struct vtpm_config *cfg)
+{
+	int ret;
+
+	if (raw->runas) {
+		ret = cli_check_runas(err, raw->runas);
+		if (ret == 0)
+			ret = cli_strdup(err, &cfg->runas, raw->runas);
+		if (ret < 0)
+			return ret;
+	}
+	if (raw->log) {
+		ret = cli_handle_log(err, raw->log, &cfg->log);
+		if (ret < 0)
+			return ret;
+	}
+	if (cfg->data_fd >= 0 && cfg->data_fd <= 2) {
+		fprintf(err, "Error: Cannot accept file descriptors with values 0, 1, or 2\n");
+		return -EBADF;
+	}
+	/* --print-capabilities does not look at anything below. */
+	if (cfg->print_capabilities)
+		return 0;
+
+	if (raw->ctrl) {
+		ret = cli_handle_ctrl(err, raw->ctrl, &cfg->ctrl);
+		if (ret < 0)
+			return ret;
+	}
+	if (raw->server) {
+		ret = cli_handle_server(err, raw->server, &cfg->server);
+		if (ret < 0)
+			return ret;
+	}
+	if (cfg->print_states) {
+		/* TPM_PATH is deliberately not consulted for --print-states. */
+		if (!raw->tpmstate) {
+			fprintf(err, "Error: --tpmstate option is required for --print-states\n");
+			return -EINVAL;
+		}
+		return cli_handle_tpmstate(err, raw->tpmstate, cfg);
+	}
+
+	/* Accepting a key and then writing plain state would silently break the
+	 * operator's expectation, so both options are refused until encryption
+	 * exists. */
+	if (raw->key || raw->migration_key) {
+		fprintf(err, "Error: %s is not supported by this version (state encryption is not "
+			     "implemented yet).\n",
+			raw->key ? "--key" : "--migration-key");
+		return -ENOTSUP;
+	}
+	ret = 0;
+	if (raw->pid)
+		ret = cli_handle_pid(err, raw->pid, cfg);
+	if (ret == 0 && raw->locality)
+		ret = cli_handle_locality(err, raw->locality, cfg);
+	if (ret == 0 && raw->tpmstate)
+		ret = cli_handle_tpmstate(err, raw->tpmstate, cfg);
+	if (ret == 0 && raw->seccomp)
+		ret = cli_handle_seccomp(err, raw->seccomp, cfg);
+	if (ret == 0 && raw->flags)
+		ret = cli_handle_flags(err, raw->flags, cfg);
+	return ret;
+}
+
+int cli_parse(int argc, char **argv, struct vtpm_config *cfg, FILE *out, FILE *err,
+	      int *exit_code)
+{
+	struct cli_raw raw = { 0 };
+	char portbuf[16];
+	unsigned int port;
+	int c, ret = 0;
+
+	config_init(cfg);
+	cfg->iface = IFACE_SOCKET;
+	*exit_code = 0;
+
+	/* optind = 0 makes glibc forget everything from an earlier scan
+	 * (including a half-consumed "-xyz" cluster); opterr = 0 because
+	 * diagnostics must go to `err`, not to the process's stderr. */
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, cli_socket_shortopts, cli_socket_longopts,
+				NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			ret = cli_parse_port(err, optarg, &port);
+			if (ret < 0)
+				goto fail;
+			snprintf(portbuf, sizeof(portbuf), "%u", port);
+			if (setenv("TPM_PORT", portbuf, 1) != 0) {
+				fprintf(err, "Could not set TPM_PORT: %s\n", strerror(errno));
+				goto fail;
+			}
+			/* -p is shorthand for this --server; whichever comes last wins. */
+			raw.server = "type=tcp,disconnect";
+			break;
+		case 'f':
+			ret = cli_parse_datafd(err, optarg, &cfg->data_fd);
+			if (ret < 0)
+				goto fail;
+			/* a passed-in connection has no listener to fall back to */
+			cfg->terminate = true;
+			break;
+		case 't':
+			cfg->terminate = true;
+			break;
+		case 'd':
+			cfg->daemon = true;
+			break;
+		case 'r':
+			raw.runas = optarg;
+			break;
+		case 'h':
+			cli_usage(out, program_invocation_name, IFACE_SOCKET);
+			config_free(cfg);
+			*exit_code = 0;
+			return 1;
+		case CLI_OPT_SERVER:
+			raw.server = optarg;
+			break;
+		case CLI_OPT_CTRL:
+			raw.ctrl = optarg;
+			break;
+		case CLI_OPT_TPMSTATE:
+			raw.tpmstate = optarg;
+			break;
+		case CLI_OPT_TPM2:
+			cfg->tpm2 = true;
+			break;
+		case CLI_OPT_LOG:
+			raw.log = optarg;
+			break;
+		case CLI_OPT_LOCALITY:
+			raw.locality = optarg;
+			break;
+		case CLI_OPT_KEY:
+			raw.key = optarg;
+			break;
+		case CLI_OPT_MIGRATION_KEY:
+			raw.migration_key = optarg;
+			break;
+		case CLI_OPT_PID:
+			raw.pid = optarg;
+			break;
+		case CLI_OPT_FLAGS:
+			raw.flags = optarg;
+			break;
+		case CLI_OPT_SECCOMP:
+			raw.seccomp = optarg;
+			break;
+		case CLI_OPT_PRINT_CAPS:
+			cfg->print_capabilities = true;
+			break;
+		case CLI_OPT_PRINT_STATES:
+			cfg->print_states = true;
+			break;
+		default:
+			cli_getopt_error(err, argc, argv, cli_socket_shortopts,
+					 cli_socket_longopts);
+			cli_usage(err, program_invocation_name, IFACE_SOCKET);
+			goto fail;
+		}
+	}
+
+	if (optind < argc) {
+		fprintf(err, "Unknown parameter '%s'\n", argv[optind]);
+		goto fail;
+	}
+
+	ret = cli_apply(err, &raw, cfg);
+	if (ret < 0)
+		goto fail;
+	return 0;
+
+fail:
+	fflush(err);
+	config_free(cfg);
+	*exit_code = 1;
+	return 1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* --print-capabilities                                                      */
+
+static void cli_feature(FILE *f, bool *first, const char *name)
+{
+	fprintf(f, "%s\"%s\"", *first ? "" : ", ", name);
+	*first = false;
+}
+
+/* Append "rsa-keysize-N" for each N of "RSAKeySizes":[...] in libtpms' info. */
+static void cli_rsa_keysizes(FILE *f, bool *first)
+{
+	static const char key[] = "\"RSAKeySizes\":[";
+	char *info = TPMLIB_GetInfo(TPMLIB_INFO_TPMFEATURES);
+	const char *p;
+
+	if (!info)
+		return;
+	p = strstr(info, key);
+	if (p) {
+		p += strlen(key);
+		while (*p && *p != ']') {
+			char name[40];
+			unsigned long n;
+			char *end;
+
+			n = strtoul(p, &end, 10);
+			if (end == p)
+				break;
+			snprintf(name, sizeof(name), "rsa-keysize-%lu", n);
+			cli_feature(f, first, name);
+			p = end;
+			if (*p == ',')
+				p++;
+		}
+	}
+	free(info);
+}
+
+int cli_print_capabilities(FILE *out, const struct vtpm_config *cfg)
+{
+	static const char *const always[] = {
+		"tpm-send-command-header",
+		"flags-opt-startup",
+		"flags-opt-disable-auto-shutdown",
+		"ctrl-opt-terminate",
+		"cmdarg-seccomp",
+		"cmdarg-print-states",
+		"nvram-backend-dir",
+	};
+	TPMLIB_TPMVersion want = cfg->tpm2 ? TPMLIB_TPM_VERSION_2 : TPMLIB_TPM_VERSION_1_2;
+	char *buf = NULL;
+	size_t len = 0;
+	bool first = true;
+	FILE *f;
+	int ret = 0;
+
+	/* Build the line in memory so that a failure prints nothing at all. */
+	f = open_memstream(&buf, &len);
+	if (!f)
+		return -ENOMEM;
+
+	fprintf(f, "{ \"type\": \"swtpm\", \"features\": [ ");
+	if (TPMLIB_ChooseTPMVersion(TPMLIB_TPM_VERSION_1_2) == TPM_SUCCESS)
+		cli_feature(f, &first, "tpm-1.2");
+	if (TPMLIB_ChooseTPMVersion(TPMLIB_TPM_VERSION_2) == TPM_SUCCESS)
+		cli_feature(f, &first, "tpm-2.0");
+	/* GetInfo answers for the selected version, and the caller goes on
+	 * with the version it asked for. */
+	if (TPMLIB_ChooseTPMVersion(want) != TPM_SUCCESS) {
+		ret = -ENOTSUP;
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof(always) / sizeof(always[0]); i++)
+		cli_feature(f, &first, always[i]);
+	if (cfg->tpm2)
+		cli_rsa_keysizes(f, &first);
+	fprintf(f, " ], \"version\": \"%s\" }\n", SWTPM_COMPAT_VERSION);
+
+out:
+	if (fclose(f) != 0 && ret == 0)
+		ret = -ENOMEM;
+	if (ret == 0) {
+		if (fwrite(buf, 1, len, out) != len || fflush(out) != 0)
+			ret = -EIO;
+	}
+	free(buf);
+	return ret;
+}
