@@ -62,7 +62,6 @@ struct server {
 	bool external_data;	 /* --server/-f given: SET_DATAFD is refused */
 	bool quit;
 	int exit_code;
-	bool followup; /* a queued send needs handling as soon as it completes */
 };
 
 static int64_t now_ms(void)
@@ -95,6 +94,26 @@ static void server_arm_accept(struct server *srv, bool ctrl);
 static bool server_sending(const struct server *srv)
 {
 	return srv->data.sop.active || srv->ctrl.sop.active;
+}
+
+/* The completion of an active send can be left to arrive together with the next
+ * request (one wait per command) unless something must happen right when it
+ * completes: a close, an exit, or input already buffered on either channel
+ * (it is processed only once no send is in flight). */
+static bool server_needs_prompt_wake(const struct server *srv)
+{
+	const struct conn *cs[2] = { &srv->data, &srv->ctrl };
+	int i;
+
+	if (srv->quit)
+		return true;
+	for (i = 0; i < 2; i++) {
+		if (cs[i]->have > 0)
+			return true;
+		if (cs[i]->sop.active && (cs[i]->close_after_send || cs[i]->exit_after_send))
+			return true;
+	}
+	return false;
 }
 
 /* ---- connection lifecycle ---- */
@@ -272,31 +291,9 @@ static void conn_send(struct conn *c, uint8_t *out, size_t len, bool owned)
 		conn_close(c);
 		return;
 	}
-	if (c->close_after_send || c->exit_after_send)
-		srv->followup = true;
 }
 
 /* ---- data channel ---- */
-
-static void data_reply_oversize(struct conn *c, const struct tpm_frame *f, bool tpm2)
-{
-	uint8_t r[10] = { tpm2 ? 0x80 : 0x00, tpm2 ? 0x01 : 0xc4, 0, 0, 0, 10, 0, 0, 0, 0 };
-	size_t n = sizeof(r);
-
-	r[8] = tpm2 ? 0x01 : 0x00;
-	r[9] = tpm2 ? 0x42 : 0x19; /* TPM_RC_COMMAND_SIZE / TPM_BAD_PARAM_SIZE */
-	log_printf("TPM command larger than %u bytes; closing the data connection\n",
-		   TPM_FRAME_MAX_CMD);
-	if (f->prefixed) {
-		tpm_frame_wrap(c->out, r, n);
-		n += TPM_FRAME_WRAP_EXTRA;
-	} else {
-		memcpy(c->out, r, n);
-	}
-	c->have = 0;
-	c->close_after_send = true;
-	conn_send(c, c->out, n, false);
-}
 
 /* Process one complete TPM command if there is one. */
 static bool data_process_one(struct server *srv)
@@ -318,8 +315,13 @@ static bool data_process_one(struct server *srv)
 	}
 	c->deadline = 0;
 	if (r == -EMSGSIZE) {
-		data_reply_oversize(c, &f, srv->cfg->tpm2);
-		return true;
+		/* Unframeable (garbage or oversize): like swtpm, what arrived so far is
+		 * the command, and the TPM rejects it with its own error. */
+		f.len = c->have < TPM_FRAME_MAX_CMD + TPM_FRAME_PREFIX_LEN
+				? c->have
+				: TPM_FRAME_MAX_CMD + TPM_FRAME_PREFIX_LEN;
+		f.cmd_off = f.prefixed ? TPM_FRAME_PREFIX_LEN : 0;
+		f.cmd_len = f.len - f.cmd_off;
 	}
 	log_hexdump("SWTPM_IO_Read", c->buf, f.len);
 	if (f.prefixed)
@@ -337,8 +339,6 @@ static bool data_process_one(struct server *srv)
 	c->have -= f.len;
 	if (!srv->keep_conn)
 		c->close_after_send = true;
-	else if (c->have > 0)
-		srv->followup = true; /* a pipelined command waits for this send */
 	conn_send(c, c->out, n, false);
 	conn_arm_recv(c);
 	return true;
@@ -641,9 +641,8 @@ int server_run(struct server *srv)
 		/* One enter per command: wait for the reply's send completion and
 		 * the next request together, unless the send itself needs follow-up. */
 		wait_nr = 1;
-		if (server_sending(srv) && !srv->followup && !srv->quit)
+		if (server_sending(srv) && !server_needs_prompt_wake(srv))
 			wait_nr = 2;
-		srv->followup = false;
 		r = loop_run_once(srv->loop, wait_nr, timeout);
 		if (r < 0) {
 			log_printf("Event loop failed: %s\n", strerror(-r));

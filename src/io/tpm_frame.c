@@ -34,10 +34,10 @@ int tpm_frame_parse(const uint8_t *buf, size_t have, bool tpm2, struct tpm_frame
 		/* The prefix's own size field frames the inner command; a size below
 		 * 10 yields the short-command reply, as in swtpm. */
 		size = rd32(buf + 5);
-		if (size > TPM_FRAME_MAX_CMD)
-			return -EMSGSIZE;
 		f->prefixed = true;
 		f->locality = buf[4];
+		if (size > TPM_FRAME_MAX_CMD)
+			return -EMSGSIZE;
 		f->cmd_off = TPM_FRAME_PREFIX_LEN;
 		f->cmd_len = size;
 		f->len = TPM_FRAME_PREFIX_LEN + size;

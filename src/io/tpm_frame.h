@@ -20,8 +20,10 @@ struct tpm_frame {
 };
 
 /* Find the first frame in buf[0..have). 0: *f is complete; -EAGAIN: need more
- * bytes; -EMSGSIZE: the declared size is larger than TPM_FRAME_MAX_CMD (the
- * stream cannot be followed; the caller answers and drops the connection). */
+ * bytes; -EMSGSIZE: the declared size is larger than TPM_FRAME_MAX_CMD, so the
+ * stream cannot be framed (f->prefixed/locality are still set). The caller then
+ * does what swtpm 0.7.1 does with every read: hand what arrived to the TPM as
+ * one command, which answers with its own size or tag error. */
 int tpm_frame_parse(const uint8_t *buf, size_t have, bool tpm2, struct tpm_frame *f);
 
 /* Size of the prefixed reply wrapper around an n-byte response. */
