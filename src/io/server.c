@@ -196,7 +196,7 @@ static void conn_recv_done(struct loop *loop, struct loop_op *op, int res)
 		return;
 	}
 	if (res <= 0) {
-		if (res < 0 && res != -ECONNRESET)
+		if (res < 0 && res != -ECONNRESET && res != -ECANCELED)
 			log_printf("Error reading from %s connection: %s\n",
 				   c->is_ctrl ? "control" : "data", strerror(-res));
 		conn_close(c);
@@ -258,7 +258,7 @@ static void conn_send_done(struct loop *loop, struct loop_op *op, int res)
 		c->out = NULL;
 		c->out_owned = false;
 	}
-	if (res < 0 && !c->closing)
+	if (res < 0 && res != -ECANCELED && !c->closing)
 		log_printf("Could not send the response: %s\n", strerror(-res));
 	if (c->exit_after_send) {
 		srv->quit = true;
@@ -604,6 +604,38 @@ fail:
 	return r;
 }
 
+/* Cancel every outstanding op and wait (bounded) for its completion. An io_uring
+ * request holds a reference to its file, and the ring is torn down only after
+ * the process has gone: without this a pending accept would keep the listening
+ * port bound for a moment after exit, and a restarted instance could not bind. */
+static void server_drain(struct server *srv)
+{
+	struct loop_op *ops[] = { &srv->data_aop, &srv->ctrl_aop, &srv->sig_op,
+				  &srv->data.rop, &srv->data.sop, &srv->ctrl.rop,
+				  &srv->ctrl.sop };
+	size_t i, n = sizeof(ops) / sizeof(ops[0]);
+	int64_t end = now_ms() + 1000;
+	bool active;
+
+	srv->quit = true;
+	if (srv->data_lfd >= 0)
+		shutdown(srv->data_lfd, SHUT_RDWR);
+	if (srv->ctrl_lfd >= 0)
+		shutdown(srv->ctrl_lfd, SHUT_RDWR);
+	for (;;) {
+		active = false;
+		for (i = 0; i < n; i++) {
+			if (ops[i]->active) {
+				loop_cancel(srv->loop, ops[i]);
+				active = true;
+			}
+		}
+		if (!active || now_ms() >= end)
+			break;
+		loop_run_once(srv->loop, 1, 100);
+	}
+}
+
 int server_run(struct server *srv)
 {
 	const struct vtpm_config *cfg = srv->cfg;
@@ -661,6 +693,7 @@ int server_run(struct server *srv)
 		}
 		server_process(srv);
 	}
+	server_drain(srv);
 	return srv->exit_code;
 }
 

@@ -74,6 +74,17 @@ for _ in $(seq 1 100); do [ -e /proc/"$DPID" ] || break; sleep 0.05; done
 assert_no_file "$D/pid"
 assert_no_file "$D/data"
 
+# --- an instance restarted right after it exits can bind its ports again
+# (pending io_uring accepts must not keep the listening socket alive)
+D=$TMPD/restart
+mkdir -p "$D"
+pick_ports 2; PD=$PORT; PC=$((PORT + 1))
+for i in $(seq 1 15); do
+	start_swtpm rs "$SWTPM_EXE" socket --tpm2 --tpmstate dir="$D" \
+		--server type=tcp,port="$PD" --ctrl type=tcp,port="$PC" --flags not-need-init
+	stop_swtpm_ok rs
+done
+
 # --- TPM_PATH, seccomp off, and CMD_SHUTDOWN cleanup of unix sockets
 D=$TMPD/tpmpath
 mkdir -p "$D"
