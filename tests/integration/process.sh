@@ -101,6 +101,57 @@ assert_no_file "$D/ctrl"
 assert_no_file "$D/data"
 unset TPM_PATH
 
+# --- inherited fds: -f (connected data socket), --ctrl clientfd=, --server fd=
+# (listening unixio), and --ctrl ...,terminate (swtpm 0.8)
+D=$TMPD/fds
+mkdir -p "$D"
+run timeout 20 python3 - "$SWTPM_EXE" "$D" <<'PY'
+import os, socket, subprocess, sys, struct
+exe, d = sys.argv[1], sys.argv[2]
+def rc(b): return struct.unpack(">I", b[6:10])[0]
+getrand = bytes.fromhex("80010000000c0000017b0008")
+# -f: the data channel is one end of a socketpair; ctrl over clientfd
+ds, dc = socket.socketpair()
+cs, cc = socket.socketpair()
+p = subprocess.Popen([exe, "socket", "--tpm2", "--tpmstate", "dir=" + d,
+                      "-f", str(ds.fileno()), "--ctrl", "type=unixio,clientfd=%d" % cs.fileno(),
+                      "--flags", "not-need-init,startup-clear"],
+                     pass_fds=(ds.fileno(), cs.fileno()))
+ds.close(); cs.close()
+cc.sendall(bytes.fromhex("00000001"))
+cap = cc.recv(8)
+assert cap == bytes.fromhex("000000000001ffff"), cap.hex()
+dc.sendall(getrand)
+r = dc.recv(100)
+assert len(r) == 20 and rc(r) == 0, r.hex()
+dc.close()          # -f implies terminate-on-close
+assert p.wait(timeout=5) == 0, "exit status after -f peer closed"
+# --server type=unixio,fd=N is a listening socket; --ctrl ...,terminate
+ls = socket.socket(socket.AF_UNIX); ls.bind(d + "/lsock"); ls.listen(1)
+p = subprocess.Popen([exe, "socket", "--tpm2", "--tpmstate", "dir=" + d,
+                      "--server", "type=unixio,fd=%d" % ls.fileno(),
+                      "--ctrl", "type=unixio,path=%s/ctrl,terminate" % d,
+                      "--flags", "not-need-init,startup-clear"], pass_fds=(ls.fileno(),))
+ls.close()
+import time
+for _ in range(100):
+    if os.path.exists(d + "/ctrl"): break
+    time.sleep(0.05)
+for i in range(2):
+    c = socket.socket(socket.AF_UNIX); c.connect(d + "/lsock")
+    c.sendall(getrand); r = c.recv(100)
+    assert len(r) == 20 and rc(r) == 0, r.hex()
+    c.close()
+c = socket.socket(socket.AF_UNIX); c.connect(d + "/ctrl")
+c.sendall(bytes.fromhex("00000001")); assert len(c.recv(8)) == 8
+assert p.poll() is None, "exited while the ctrl client is connected"
+c.close()           # terminate: losing the ctrl client ends the process
+assert p.wait(timeout=5) == 0, "exit status after ctrl client left"
+print("fds ok")
+PY
+[ "$RC" = 0 ] || fail "inherited fd scenarios: $(_cmd_context python3)"
+assert_eq "fds ok" "$OUT" "inherited fd scenarios"
+
 # --- --runas: the server drops to an unprivileged user before opening anything
 if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
 	D=$TMPD/runas
