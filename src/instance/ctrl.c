@@ -38,7 +38,7 @@ static void ctrl_shutdown(struct instance *inst, struct ctrl_req *req, struct ct
 		return;
 	}
 	instance_stop(inst);
-	ctrl_result(rsp, CTRL_RES_SUCCESS);
+	ctrl_result(rsp, instance_sync_out(inst) < 0 ? CTRL_RES_FAIL : CTRL_RES_SUCCESS);
 	rsp->exit_after = true;
 }
 
@@ -49,7 +49,8 @@ static void ctrl_stop(struct instance *inst, struct ctrl_req *req, struct ctrl_r
 		return;
 	}
 	instance_stop(inst);
-	ctrl_result(rsp, CTRL_RES_SUCCESS);
+	/* The state may now be taken by something else: swtpm's files are current. */
+	ctrl_result(rsp, instance_sync_out(inst) < 0 ? CTRL_RES_FAIL : CTRL_RES_SUCCESS);
 }
 
 static void ctrl_get_established(struct instance *inst, struct ctrl_req *req,
@@ -202,6 +203,11 @@ static void ctrl_get_stateblob(struct instance *inst, struct ctrl_req *req,
 	}
 	if (r < 0) {
 		/* swtpm 0.8 answers an unknown type with TPM_FAIL. */
+		rsp->result = TPM_FAIL;
+		goto out;
+	}
+	/* An exported state must match swtpm's files (shared-storage migration). */
+	if (instance_sync_out(inst) < 0) {
 		rsp->result = TPM_FAIL;
 		goto out;
 	}

@@ -59,6 +59,9 @@ int instance_startup_cmd(struct instance *inst);
  * the lock. 0, -ENOENT (no backend configured), -EAGAIN (locked elsewhere). */
 int instance_storage_prepare(struct instance *inst);
 
+/* Bring swtpm's state files up to date (see store_sync_out). 0 or -errno. */
+int instance_sync_out(struct instance *inst);
+
 /* True if a command made state changes that are not on disk yet. */
 bool instance_has_pending_writes(const struct instance *inst);
 

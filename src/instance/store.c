@@ -110,6 +110,9 @@ int store_init(struct store *st, const char *uri, bool tpm2, mode_t mode)
 	st->mode = mode;
 	env = getenv("VTPM_NO_FSYNC");
 	st->fsync_disabled = env && strcmp(env, "1") == 0;
+	env = getenv("VTPM_JOURNAL");
+	st->use_journal = !(env && strcmp(env, "0") == 0);
+	st->journal.fd = -1;
 	return 0;
 }
 
@@ -121,6 +124,8 @@ void store_fini(struct store *st)
 	}
 	st->inflight_sqes = 0;
 	st->inflight_err = 0;
+	journal_close(&st->journal);
+	st->journal_ok = false;
 	/* Closing the only fd of the open file description drops the OFD lock. */
 	if (st->lockfd >= 0)
 		close(st->lockfd);
@@ -182,6 +187,12 @@ int store_prepare(struct store *st)
 
 	st->dirfd = dfd;
 	st->lockfd = lfd;
+	/* Without a usable journal every permall change rewrites swtpm's file,
+	 * which is slower but just as durable. */
+	if (st->use_journal && !st->journal_ok)
+		st->journal_ok = journal_open(&st->journal, dfd, st->tpm2,
+					      store_file_name(st, STORE_PERMALL, false),
+					      st->mode) == 0;
 	return 0;
 out:
 	if (lfd >= 0)
@@ -278,7 +289,7 @@ static int store_get_raw(struct store *st, enum store_item item, const uint8_t *
 			 size_t *len, bool *owned)
 {
 	const struct store_pending *rec = store_current(st, item);
-	uint8_t *buf;
+	uint8_t *buf = NULL;
 	int r;
 
 	if (rec) {
@@ -286,6 +297,15 @@ static int store_get_raw(struct store *st, enum store_item item, const uint8_t *
 			return -ENOENT;
 		*data = rec->data;
 		*len = rec->len;
+		*owned = false;
+		return 0;
+	}
+	r = store_prepare(st);
+	if (r < 0)
+		return r;
+	if (item == STORE_PERMALL && st->journal_ok && st->journal.current) {
+		*data = st->journal.current;
+		*len = st->journal.current_len;
 		*owned = false;
 		return 0;
 	}
@@ -423,6 +443,46 @@ static int store_write_file(struct store *st, enum store_item item, const uint8_
 	return r;
 }
 
+/* Put the journal on top of the permall file just written: a marker slot when
+ * the state still fits the slots, a new larger journal when it outgrew them. */
+static int store_journal_rebase(struct store *st, size_t len)
+{
+	struct journal_base base;
+	int r;
+
+	if (len + JOURNAL_HDR_SIZE > st->journal.slot_size) {
+		r = journal_reset(&st->journal, st->dirfd, st->tpm2, len, st->mode);
+		if (r == 0)
+			r = journal_stat_base(st->dirfd, store_file_name(st, STORE_PERMALL, false),
+					      &st->journal.base);
+	} else {
+		r = journal_stat_base(st->dirfd, store_file_name(st, STORE_PERMALL, false), &base);
+		if (r == 0)
+			r = journal_stage_marker(&st->journal, &base);
+		if (r == 0) {
+			r = journal_write_sync(&st->journal, !st->fsync_disabled);
+			if (r == 0)
+				journal_commit(&st->journal, NULL, 0);
+			else
+				journal_abort(&st->journal);
+		}
+	}
+	if (r < 0) {
+		journal_close(&st->journal);
+		st->journal_ok = false; /* keep going on swtpm's file alone */
+	}
+	return r;
+}
+
+/* The journal applies only on top of an existing permall file: the first state
+ * (a freshly manufactured TPM) and states too large for a slot go to swtpm's
+ * file, so that the file is never missing or behind by more than the journal. */
+static bool store_journal_fits(const struct store *st, size_t len)
+{
+	return st->journal_ok && st->journal.base.ino != 0 &&
+	       len + JOURNAL_HDR_SIZE <= st->journal.slot_size;
+}
+
 int store_flush_sync(struct store *st)
 {
 	int r;
@@ -437,10 +497,31 @@ int store_flush_sync(struct store *st)
 
 	/* Records are only dropped once the directory fsync succeeded: a failure
 	 * anywhere leaves all of them pending, and redoing an already-renamed item
-	 * on the next flush is harmless. */
+	 * on the next flush is harmless. A journal write is complete on its own. */
 	for (int i = 0; i < STORE_NITEMS; i++) {
 		struct store_pending *p = &st->pending[i];
 
+		if (p->op == STORE_OP_WRITE && i == STORE_PERMALL &&
+		    store_journal_fits(st, p->len)) {
+			r = journal_stage(&st->journal, p->data, p->len);
+			if (r == 0) {
+				r = journal_write_sync(&st->journal, !st->fsync_disabled);
+				if (r < 0) {
+					journal_abort(&st->journal);
+					return r;
+				}
+				journal_commit(&st->journal, p->data, p->len);
+				p->op = STORE_OP_NONE; /* the journal owns the data now */
+				p->data = NULL;
+				p->len = 0;
+				continue;
+			}
+			return r;
+		}
+		if (p->op == STORE_OP_WRITE && i == STORE_PERMALL && st->journal_ok) {
+			st->journal_reset_due = true;
+			st->journal_rebase_len = p->len;
+		}
 		if (p->op == STORE_OP_WRITE) {
 			r = store_write_file(st, (enum store_item)i, p->data, p->len);
 			if (r < 0)
@@ -452,11 +533,15 @@ int store_flush_sync(struct store *st)
 		}
 	}
 	/* One directory fsync makes every rename/unlink of the batch durable. */
-	if (!st->fsync_disabled && fsync(st->dirfd) < 0)
+	if (store_has_pending(st) && !st->fsync_disabled && fsync(st->dirfd) < 0)
 		return -errno;
 
 	for (int i = 0; i < STORE_NITEMS; i++)
 		store_record_clear(&st->pending[i]);
+	if (st->journal_reset_due) {
+		st->journal_reset_due = false;
+		store_journal_rebase(st, st->journal_rebase_len);
+	}
 	return 0;
 }
 
@@ -484,6 +569,7 @@ int store_flush_prep_uring(struct store *st, struct io_uring *ring, uint64_t tag
 			   bool link_tail)
 {
 	bool do_unlink[STORE_NITEMS] = { false };
+	bool via_journal = false, classic = false;
 	unsigned per_write = st->fsync_disabled ? 4 : 5;
 	unsigned need = 0, queued = 0;
 	struct io_uring_sqe *sqe = NULL;
@@ -499,21 +585,38 @@ int store_flush_prep_uring(struct store *st, struct io_uring *ring, uint64_t tag
 
 	/* Plan first, so that -ENOSPC leaves everything untouched. */
 	for (int i = 0; i < STORE_NITEMS; i++) {
-		if (st->pending[i].op == STORE_OP_WRITE) {
+		if (st->pending[i].op == STORE_OP_WRITE && i == STORE_PERMALL &&
+		    store_journal_fits(st, st->pending[i].len)) {
+			via_journal = true;
+			need += st->fsync_disabled ? 1 : 2;
+		} else if (st->pending[i].op == STORE_OP_WRITE) {
 			need += per_write;
+			classic = true;
+			if (i == STORE_PERMALL && st->journal_ok) {
+				st->journal_reset_due = true;
+				st->journal_rebase_len = st->pending[i].len;
+			}
 		} else if (st->pending[i].op == STORE_OP_DELETE) {
 			/* An UNLINKAT failing with ENOENT would cancel the rest of the
 			 * chain; we hold the lock, so the directory cannot change under
 			 * us between this check and the submission. */
 			do_unlink[i] = store_file_exists(st, (enum store_item)i);
-			if (do_unlink[i])
+			if (do_unlink[i]) {
 				need += 1;
+				classic = true;
+			}
 		}
 	}
-	if (need > 0 && !st->fsync_disabled)
+	if (classic && !st->fsync_disabled)
 		need += 1;
 	if (need > io_uring_sq_space_left(ring))
 		return -ENOSPC;
+	if (via_journal) {
+		r = journal_stage(&st->journal, st->pending[STORE_PERMALL].data,
+				  st->pending[STORE_PERMALL].len);
+		if (r < 0)
+			return r;
+	}
 
 	for (int i = 0; i < STORE_NITEMS; i++) {
 		struct store_pending *p = &st->pending[i];
@@ -522,7 +625,20 @@ int store_flush_prep_uring(struct store *st, struct io_uring *ring, uint64_t tag
 		const char *final = store_file_name(st, item, false);
 		unsigned slot = st->uring_slot_base + (unsigned)i;
 
-		if (p->op == STORE_OP_WRITE) {
+		if (p->op == STORE_OP_WRITE && i == STORE_PERMALL && via_journal) {
+			struct journal *j = &st->journal;
+
+			sqe = store_get_sqe(ring, tag);
+			io_uring_prep_write(sqe, j->fd, j->wbuf, (unsigned)j->wlen, (uint64_t)j->woff);
+			sqe->flags |= IOSQE_IO_LINK;
+			queued++;
+			if (!st->fsync_disabled) {
+				sqe = store_get_sqe(ring, tag);
+				io_uring_prep_fsync(sqe, j->fd, IORING_FSYNC_DATASYNC);
+				sqe->flags |= IOSQE_IO_LINK;
+				queued++;
+			}
+		} else if (p->op == STORE_OP_WRITE) {
 			/* No O_CLOEXEC: the kernel rejects it for direct descriptors. */
 			sqe = store_get_sqe(ring, tag);
 			io_uring_prep_openat_direct(sqe, st->dirfd, tmp,
@@ -566,7 +682,7 @@ int store_flush_prep_uring(struct store *st, struct io_uring *ring, uint64_t tag
 			store_record_clear(p);
 		}
 	}
-	if (queued > 0 && !st->fsync_disabled) {
+	if (classic && queued > 0 && !st->fsync_disabled) {
 		sqe = store_get_sqe(ring, tag);
 		io_uring_prep_fsync(sqe, st->dirfd, 0);
 		sqe->flags |= IOSQE_IO_LINK;
@@ -579,6 +695,7 @@ int store_flush_prep_uring(struct store *st, struct io_uring *ring, uint64_t tag
 
 	st->inflight_sqes = queued;
 	st->inflight_err = 0;
+	st->inflight_journal = via_journal;
 	return (int)queued;
 }
 
@@ -602,12 +719,25 @@ int store_flush_cqe(struct store *st, int res, int *err)
 		e = -EIO;
 	st->inflight_err = 0;
 
+	if (st->inflight_journal) {
+		struct store_pending *in = &st->inflight[STORE_PERMALL];
+
+		st->inflight_journal = false;
+		if (e < 0) {
+			journal_abort(&st->journal);
+		} else {
+			journal_commit(&st->journal, in->data, in->len);
+			in->op = STORE_OP_NONE;
+			in->data = NULL;
+			in->len = 0;
+		}
+	}
 	for (int i = 0; i < STORE_NITEMS; i++) {
 		struct store_pending *in = &st->inflight[i];
 
 		if (in->op == STORE_OP_NONE)
 			continue;
-		if (e < 0 && in->op == STORE_OP_WRITE) {
+		if (e < 0 && in->op == STORE_OP_WRITE && !(i == STORE_PERMALL && st->journal_ok)) {
 			/* The chain is over, nothing in the kernel touches the name now. */
 			unlinkat(st->dirfd, store_file_name(st, (enum store_item)i, true), 0);
 		}
@@ -620,8 +750,32 @@ int store_flush_cqe(struct store *st, int res, int *err)
 			store_record_clear(in); /* done, or superseded by a newer record */
 		}
 	}
+	if (st->journal_reset_due) {
+		st->journal_reset_due = false;
+		if (e == 0)
+			store_journal_rebase(st, st->journal_rebase_len);
+	}
 	*err = e;
 	return 1;
+}
+
+int store_sync_out(struct store *st)
+{
+	int r;
+
+	if (store_busy(st))
+		return -EBUSY;
+	r = store_flush_sync(st);
+	if (r < 0 || !st->journal_ok || !st->journal.dirty)
+		return r;
+	r = store_write_file(st, STORE_PERMALL, st->journal.current, st->journal.current_len);
+	if (r == 0 && !st->fsync_disabled && fsync(st->dirfd) < 0)
+		r = -errno;
+	/* The marker records which file the journal now sits on; if it is lost,
+	 * the older slots name the previous file and so the new file still wins. */
+	if (r == 0)
+		r = store_journal_rebase(st, st->journal.current_len);
+	return r;
 }
 
 int store_item_size(struct store *st, enum store_item item, size_t *size)
@@ -642,6 +796,10 @@ int store_item_size(struct store *st, enum store_item item, size_t *size)
 	r = store_prepare(st);
 	if (r < 0)
 		return r;
+	if (item == STORE_PERMALL && st->journal_ok && st->journal.current) {
+		*size = st->journal.current_len;
+		return 0;
+	}
 	if (fstatat(st->dirfd, store_file_name(st, item, false), &sb, 0) < 0)
 		return -errno;
 	/* swtpm's check_state: anything but a regular file is an error, not "absent". */

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "instance/journal.h"
+
 struct io_uring;
 
 /* The three state items libtpms knows (TPM_PERMANENT_ALL_NAME etc.). */
@@ -36,6 +38,14 @@ struct store {
 	int inflight_err;	/* first error seen in the inflight chain */
 	bool fsync_disabled;	/* test/bench knob: VTPM_NO_FSYNC=1 */
 	unsigned uring_slot_base; /* first of STORE_URING_SLOTS fixed-file slots (default 0) */
+	/* permall goes through the journal (one pwrite + fdatasync per change);
+	 * VTPM_JOURNAL=0 writes swtpm's file every time instead. */
+	bool use_journal;
+	bool journal_ok;
+	bool inflight_journal;	 /* the inflight permall record is a journal slot */
+	bool journal_reset_due;	 /* permall file rewritten: rebase the journal after flush */
+	size_t journal_rebase_len;
+	struct journal journal;
 };
 
 /* Map a libtpms name ("permall", "volatilestate", "savestate") to an item; -EINVAL. */
@@ -104,6 +114,11 @@ int store_flush_prep_uring(struct store *st, struct io_uring *ring, uint64_t tag
  * saw -ECANCELED (a short write breaks a link without a negative result) reports
  * -EIO. Do not store_fini while store_busy(): the kernel still uses the buffers. */
 int store_flush_cqe(struct store *st, int res, int *err);
+
+/* Bring swtpm's own files up to date (the state leaves our hands: clean stop,
+ * CMD_STOP, blob export): flush what is pending, then rewrite the permall file
+ * from the journal if the journal is newer. 0 or -errno. */
+int store_sync_out(struct store *st);
 
 /* For --print-states: container size of an item, -ENOENT if absent. */
 int store_item_size(struct store *st, enum store_item item, size_t *size);

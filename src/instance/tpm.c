@@ -97,6 +97,18 @@ int instance_storage_prepare(struct instance *inst)
 	return r;
 }
 
+int instance_sync_out(struct instance *inst)
+{
+	int r;
+
+	if (!inst->store_ready)
+		return 0;
+	r = store_sync_out(&inst->store);
+	if (r < 0)
+		log_printf("Could not write the TPM state files: %s\n", strerror(-r));
+	return r;
+}
+
 bool instance_has_pending_writes(const struct instance *inst)
 {
 	return inst->store_ready && store_has_pending(&inst->store);
@@ -274,7 +286,7 @@ void instance_fini(struct instance *inst)
 	if (inst->running)
 		instance_stop(inst);
 	if (inst->store_ready) {
-		if (store_has_pending(&inst->store) && store_flush_sync(&inst->store) < 0)
+		if (instance_sync_out(inst) < 0)
 			log_printf("Could not write the TPM state at exit\n");
 		store_fini(&inst->store);
 		inst->store_ready = false;

@@ -53,7 +53,7 @@ static const char *const sandbox_allowed[] = {
 	"poll", "ppoll",
 	"openat", "open", "fstat", "newfstatat", "statx", "stat", "lstat", "fchmod", "fsync",
 	"fdatasync", "rename", "renameat", "renameat2", "unlink", "unlinkat", "fcntl",
-	"ftruncate", "getdents64",
+	"ftruncate", "fallocate", "getdents64",
 	"mmap", "munmap", "mremap", "mprotect", "brk", "madvise",
 	"clock_gettime", "clock_getres", "gettimeofday", "time", "nanosleep", "clock_nanosleep",
 	"getrandom", "getpid", "gettid", "getuid", "geteuid", "getgid", "getegid",

@@ -31,7 +31,8 @@ D2=$(printf vtpmd | sha256_hex)
 
 exe_of() { if [ "$1" = ref ]; then echo "$REF_SWTPM"; else echo "$OURS"; fi; }
 
-dir_listing() { (cd "$1" && ls -A | sort | tr '\n' ' ' | sed 's/ $//'); }
+# Our permall journal (.vtpm-*.journal) sits beside swtpm's files; swtpm ignores it.
+dir_listing() { (cd "$1" && ls -A | grep -v '^\.vtpm-.*\.journal$' | sort | tr '\n' ' ' | sed 's/ $//'); }
 
 pcr_value() { # SEL -> PCRVAL
 	local f="$TMPD/pcr.bin"
