@@ -925,17 +925,12 @@ static int cli_apply(FILE *err, const struct cli_raw *raw, struct vtpm_config *c
 		return cli_handle_tpmstate(err, raw->tpmstate, cfg);
 	}
 
-	/* Accepting a key and then writing plain state would silently break the
-	 * operator's expectation, so both options are refused until encryption
-	 * exists. */
-	if (raw->key || raw->migration_key) {
-		fprintf(err, "Error: %s is not supported by this version (state encryption is not "
-			     "implemented yet).\n",
-			raw->key ? "--key" : "--migration-key");
-		return -ENOTSUP;
-	}
-	ret = 0;
-	if (raw->pid)
+	/* Keys are only recorded here: reading them consumes fds and may remove
+	 * files, which belongs to start-up (instance_load_keys), not to parsing. */
+	ret = cli_strdup(err, &cfg->keys.key, raw->key);
+	if (ret == 0)
+		ret = cli_strdup(err, &cfg->keys.migration_key, raw->migration_key);
+	if (ret == 0 && raw->pid)
 		ret = cli_handle_pid(err, raw->pid, cfg);
 	if (ret == 0 && raw->locality)
 		ret = cli_handle_locality(err, raw->locality, cfg);
@@ -1112,6 +1107,8 @@ int cli_print_capabilities(FILE *out, const struct vtpm_config *cfg)
 		"flags-opt-disable-auto-shutdown",
 		"ctrl-opt-terminate",
 		"cmdarg-seccomp",
+		"cmdarg-key-fd",
+		"cmdarg-pwd-fd",
 		"cmdarg-print-states",
 		"nvram-backend-dir",
 	};

@@ -8,8 +8,10 @@
 #include <libtpms/tpm_error.h>
 #include <libtpms/tpm_library.h>
 #include <libtpms/tpm_tis.h>
+#include <openssl/crypto.h>
 
 #include "crypto/container.h"
+#include "crypto/state_codec.h"
 #include "instance/ctrl.h"
 #include "instance/instance.h"
 #include "instance/log.h"
@@ -211,13 +213,15 @@ static void ctrl_get_stateblob(struct instance *inst, struct ctrl_req *req,
 		rsp->result = TPM_FAIL;
 		goto out;
 	}
-	r = container_wrap_blob(payload, plen, &blob, &blen);
+	r = state_blob_encode(inst->statekey.len ? &inst->statekey : NULL,
+			      inst->migkey.len ? &inst->migkey : NULL,
+			      (req->u.getstate.flags & PTM_STATE_FLAG_DECRYPTED) != 0, payload, plen,
+			      &blob, &blen, &rsp->u.blob.flags);
 	if (r < 0) {
 		rsp->result = TPM_FAIL;
 		goto out;
 	}
 	rsp->result = 0;
-	rsp->u.blob.flags = 0;
 	rsp->u.blob.totlength = off < blen ? (uint32_t)(blen - off) : 0;
 	rsp->u.blob.length = rsp->u.blob.totlength;
 	if (rsp->u.blob.length > 0) {
@@ -266,12 +270,12 @@ static void ctrl_set_stateblob(struct instance *inst, struct ctrl_req *req,
 		ctrl_result(rsp, TPMLIB_SetState(ctrl_libtpms_type(type), NULL, 0));
 		return;
 	}
-	r = container_unwrap_blob(req->u.setstate.data, req->u.setstate.length,
-				  (req->u.setstate.flags & PTM_STATE_FLAG_ENCRYPTED) != 0,
-				  &payload, &plen);
+	r = state_blob_decode(inst->statekey.len ? &inst->statekey : NULL,
+			      inst->migkey.len ? &inst->migkey : NULL, req->u.setstate.flags,
+			      req->u.setstate.data, req->u.setstate.length, &payload, &plen);
 	if (r < 0) {
 		log_printf("SET_STATEBLOB: invalid blob: %s\n", strerror(-r));
-		ctrl_result(rsp, container_err_to_tpm(r));
+		ctrl_result(rsp, state_codec_err_to_tpm(r));
 		return;
 	}
 	if (r == CONTAINER_EMPTY) {
@@ -284,6 +288,7 @@ static void ctrl_set_stateblob(struct instance *inst, struct ctrl_req *req,
 		return;
 	}
 	ctrl_result(rsp, TPMLIB_SetState(ctrl_libtpms_type(type), payload, (uint32_t)plen));
+	OPENSSL_cleanse(payload, plen);
 	free(payload);
 }
 

@@ -156,6 +156,8 @@ int instance_run(const struct vtpm_config *cfg)
 		rc = run_print_states(&inst);
 		goto out;
 	}
+	if (instance_load_keys(&inst) < 0)
+		goto out;
 	if (run_write_pidfile(cfg, &pidpath) < 0)
 		goto out;
 	if (cfg->not_need_init) {

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "crypto/keys.h"
 #include "instance/config.h"
 #include "instance/store.h"
 
@@ -28,6 +29,8 @@ struct instance {
 	bool last_was_shutdown; /* last processed TPM 2 command was TPM2_Shutdown */
 	uint8_t *rspbuf;	/* libtpms response buffer, reused */
 	uint32_t rspbufsize;
+	struct vtpm_key statekey; /* --key (len 0: none) */
+	struct vtpm_key migkey;	  /* --migration-key (len 0: none) */
 	uint8_t errrsp[10];	/* replies the instance makes itself */
 	uint64_t commands;	/* TPM commands processed */
 	struct instance_hooks hooks;
@@ -37,6 +40,10 @@ struct instance {
  * the TPM version and registers the NVRAM/IO callbacks. 0 or -errno. */
 int instance_init(struct instance *inst, const struct vtpm_config *cfg);
 void instance_fini(struct instance *inst);
+
+/* Load --key / --migration-key (swtpm's start-up step 10). Reads and closes key
+ * fds, removes files with remove=true. 0, or -errno with the message logged. */
+int instance_load_keys(struct instance *inst);
 
 /* Start the TPM (CMD_INIT semantics: terminate a running TPM first, with the
  * automatic TPM2_Shutdown). Returns a TPM result code (0 = success). */

@@ -13,6 +13,7 @@
 #include <liburing.h>
 
 #include "crypto/container.h"
+#include "crypto/state_codec.h"
 
 /* swtpm requires strlen(dir) + 20 <= FILENAME_MAX (TPM_FILENAME_MAX). */
 #define STORE_FILENAME_RESERVE 20
@@ -356,8 +357,8 @@ int store_load(struct store *st, enum store_item item, uint8_t **payload, size_t
 	r = store_get_raw(st, item, &raw, &raw_len, &owned);
 	if (r < 0)
 		return r;
-	r = container_unwrap_file(raw, raw_len, payload, len);
-	/* -ENOENT from the codec means "TLV 1 missing", not "no such item". */
+	r = state_file_decode(st->key, raw, raw_len, payload, len);
+	/* -ENOENT from the codec means "TLV missing", not "no such item". */
 	if (r < 0 && r != -ENOMEM)
 		r = -EBADMSG;
 	if (owned)
@@ -373,7 +374,7 @@ int store_save(struct store *st, enum store_item item, const uint8_t *payload, s
 
 	if (!store_item_valid((int)item))
 		return -EINVAL;
-	r = container_wrap_file(payload, len, &data, &dlen);
+	r = state_file_encode(st->key, payload, len, &data, &dlen);
 	if (r < 0)
 		return r;
 	store_record_set(&st->pending[item], STORE_OP_WRITE, data, dlen);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "crypto/keys.h"
 #include "instance/journal.h"
 
 struct io_uring;
@@ -42,6 +43,7 @@ struct store {
 	 * VTPM_JOURNAL=0 writes swtpm's file every time instead. */
 	bool use_journal;
 	bool journal_ok;
+	const struct vtpm_key *key; /* --key: state files encrypted with it, or NULL */
 	bool inflight_journal;	 /* the inflight permall record is a journal slot */
 	bool journal_reset_due;	 /* permall file rewritten: rebase the journal after flush */
 	size_t journal_rebase_len;

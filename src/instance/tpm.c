@@ -83,6 +83,7 @@ int instance_storage_prepare(struct instance *inst)
 			return -ENOMEM;
 		r = store_init(&inst->store, uri, inst->cfg->tpm2, inst->cfg->state_mode);
 		free(uri);
+		inst->store.key = inst->statekey.len ? &inst->statekey : NULL;
 		if (r < 0) {
 			log_printf("Unsupported backend or bad state location: %s\n", strerror(-r));
 			return r;
@@ -95,6 +96,28 @@ int instance_storage_prepare(struct instance *inst)
 	else if (r < 0)
 		log_printf("Could not open the state directory: %s\n", strerror(-r));
 	return r;
+}
+
+int instance_load_keys(struct instance *inst)
+{
+	char err[512];
+	int r;
+
+	if (inst->cfg->keys.key) {
+		r = keys_load(inst->cfg->keys.key, &inst->statekey, err, sizeof(err));
+		if (r < 0) {
+			log_printf("%s\n", err);
+			return r;
+		}
+	}
+	if (inst->cfg->keys.migration_key) {
+		r = keys_load(inst->cfg->keys.migration_key, &inst->migkey, err, sizeof(err));
+		if (r < 0) {
+			log_printf("%s\n", err);
+			return r;
+		}
+	}
+	return 0;
 }
 
 int instance_sync_out(struct instance *inst)
@@ -291,6 +314,8 @@ void instance_fini(struct instance *inst)
 		store_fini(&inst->store);
 		inst->store_ready = false;
 	}
+	keys_wipe(&inst->statekey);
+	keys_wipe(&inst->migkey);
 	free(inst->rspbuf);
 	inst->rspbuf = NULL;
 	inst->rspbufsize = 0;
