@@ -6,7 +6,7 @@ pkgs=(
   build-essential meson ninja-build pkg-config
   libtpms-dev libssl-dev liburing-dev libseccomp-dev libjson-c-dev libfuse3-dev
   libcriterion-dev
-  swtpm swtpm-tools tpm2-tools tss2 xxd openssl python3 procps iproute2
+  swtpm swtpm-tools tpm2-tools tss2 xxd openssl python3 procps iproute2 gnuplot-nox
 )
 missing=()
 for p in "${pkgs[@]}"; do
