@@ -1,0 +1,439 @@
+/* Spawner process and its socketpair protocol. Children are double-forked so
+ * that they become children of the manager (a child subreaper), see below. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libtpms/tpm_library.h>
+#include <openssl/crypto.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "instance/cli.h"
+#include "instance/config.h"
+#include "instance/run.h"
+#include "manager/spawner.h"
+
+/*
+ * Who reaps the children. The manager is PR_SET_CHILD_SUBREAPER; the spawner
+ * forks an intermediate process that calls setsid() and forks the instance,
+ * then exits at once. The kernel re-parents the instance to the nearest
+ * subreaper ancestor: the manager. So the manager gets exact exit statuses
+ * straight from the kernel (waitid(P_PIDFD)) instead of through a second
+ * channel that could be reordered with pidfd readiness, and the spawner keeps
+ * no per-child state at all (it can die and be re-forked without losing a
+ * child). The instance is in its own session and process group, so signals
+ * to vtpmd's group never reach it, and when vtpmd dies the instance is simply
+ * re-parented again (to init or systemd) and keeps serving.
+ *
+ * A pid handed back here cannot be recycled before the manager has it: the
+ * instance is the manager's child, and the manager only ever reaps with
+ * waitid(P_PIDFD) on pidfds it holds, never with waitpid(-1).
+ */
+
+#define SPAWN_MAGIC_REQ 0x5654534eu /* "VTSN" */
+#define SPAWN_MAGIC_REP 0x56545352u /* "VTSR" */
+#define SPAWN_HDR 16u
+#define SPAWN_FD 3 /* the spawner's end, moved here before closing the rest */
+
+static void spawn_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t spawn_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+ssize_t spawn_encode(const struct spawn_req *req, uint8_t *buf, size_t size)
+{
+	const char *fixed[4] = { req->id, req->dir, req->log, req->comm };
+	size_t off = SPAWN_HDR, n;
+
+	if (req->argc == 0 || req->argc > SPAWN_MAX_ARGS || size < SPAWN_HDR)
+		return -EINVAL;
+	for (size_t i = 0; i < 4 + req->argc; i++) {
+		const char *s = i < 4 ? fixed[i] : req->argv[i - 4];
+
+		if (!s)
+			return -EINVAL;
+		n = strlen(s) + 1;
+		if (n > size - off)
+			return -EMSGSIZE;
+		memcpy(buf + off, s, n);
+		off += n;
+	}
+	spawn_put32(buf, SPAWN_MAGIC_REQ);
+	spawn_put32(buf + 4, req->seq);
+	spawn_put32(buf + 8, (uint32_t)(4 + req->argc));
+	spawn_put32(buf + 12, (uint32_t)(off - SPAWN_HDR));
+	return (ssize_t)off;
+}
+
+int spawn_decode(uint8_t *buf, size_t len, struct spawn_req *req)
+{
+	const char *strs[SPAWN_MAX_ARGS + 4];
+	uint32_t nstr, plen;
+	size_t off = SPAWN_HDR, k = 0;
+
+	memset(req, 0, sizeof(*req));
+	if (len < SPAWN_HDR || spawn_get32(buf) != SPAWN_MAGIC_REQ)
+		return -EINVAL;
+	req->seq = spawn_get32(buf + 4);
+	nstr = spawn_get32(buf + 8);
+	plen = spawn_get32(buf + 12);
+	if (nstr < 5 || nstr > SPAWN_MAX_ARGS + 4 || plen != len - SPAWN_HDR || plen == 0 ||
+	    buf[len - 1] != '\0')
+		return -EINVAL;
+	/* exactly nstr NUL-terminated strings, nothing after the last */
+	while (off < len) {
+		uint8_t *nul = memchr(buf + off, '\0', len - off);
+
+		if (!nul || k == nstr)
+			return -EINVAL;
+		strs[k++] = (const char *)buf + off;
+		off = (size_t)(nul - buf) + 1;
+	}
+	if (k != nstr)
+		return -EINVAL;
+	req->id = strs[0];
+	req->dir = strs[1];
+	req->log = strs[2];
+	req->comm = strs[3];
+	req->argc = nstr - 4;
+	for (size_t i = 0; i < req->argc; i++)
+		req->argv[i] = strs[4 + i];
+	req->argv[req->argc] = NULL;
+	if (!req->dir[0] || !req->log[0] || req->dir[0] != '/' || req->log[0] != '/')
+		return -EINVAL;
+	return 0;
+}
+
+/* ---- inside the spawner process ---- */
+
+static void spawn_reset_signals(void)
+{
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL); /* EINVAL for KILL/STOP and RT gaps: fine */
+}
+
+static void spawn_stdio_null(int keep_stderr)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	if (!keep_stderr)
+		dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
+/* The instance process: what `swtpm socket ...` would be, minus the exec. */
+__attribute__((noreturn)) static void spawn_child(const struct spawn_req *req)
+{
+	char *argv[SPAWN_MAX_ARGS + 1];
+	struct vtpm_config cfg;
+	char when[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	int fd, code = 1, rc;
+
+	spawn_reset_signals();
+	fd = open(req->log, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	spawn_stdio_null(0);
+	if (fd >= 0) {
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	/* Nothing of the manager or spawner (sockets, pidfds, the lock) may
+	 * leak into a long-lived child. */
+	close_range(3, ~0U, 0);
+	if (chdir(req->dir) < 0)
+		fprintf(stderr, "vtpmd: cannot enter %s: %s\n", req->dir, strerror(errno));
+	localtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", &tm);
+	fprintf(stderr, "vtpmd: starting instance %s as pid %d at %s\n", req->id, (int)getpid(),
+		when);
+
+	/* getopt permutes the pointer array; the strings are our private
+	 * copy-on-write copy of the request. */
+	for (size_t i = 0; i <= req->argc; i++)
+		argv[i] = (char *)req->argv[i];
+	if (cli_parse((int)req->argc, argv, &cfg, stdout, stderr, &code)) {
+		fflush(NULL);
+		_exit(code ? code : 1);
+	}
+	rc = instance_run(&cfg);
+	config_free(&cfg);
+	fflush(NULL);
+	_exit(rc);
+}
+
+/* Fork the instance via an intermediate process; returns its pid or -errno. */
+static pid_t spawn_one(const struct spawn_req *req)
+{
+	int32_t v = -EIO;
+	pid_t mid;
+	int p[2], st;
+	ssize_t r;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	mid = fork();
+	if (mid < 0) {
+		v = -errno;
+		close(p[0]);
+		close(p[1]);
+		return v;
+	}
+	if (mid == 0) {
+		pid_t g;
+
+		close(p[0]);
+		setsid();
+		/* comm is inherited by the fork below, so the manager reads the
+		 * final name as soon as it learns the pid (identity check). */
+		prctl(PR_SET_NAME, req->comm, 0, 0, 0);
+		g = fork();
+		if (g == 0)
+			spawn_child(req);
+		v = g < 0 ? -errno : (int32_t)g;
+		if (write(p[1], &v, sizeof(v)) != sizeof(v))
+			_exit(1);
+		_exit(0);
+	}
+	close(p[1]);
+	do
+		r = read(p[0], &v, sizeof(v));
+	while (r < 0 && errno == EINTR);
+	close(p[0]);
+	if (r != sizeof(v))
+		v = -EIO;
+	while (waitpid(mid, &st, 0) < 0 && errno == EINTR)
+		;
+	return v;
+}
+
+static void spawn_reply(int fd, const struct spawn_rep *rep, int pidfd)
+{
+	uint8_t buf[16];
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} c;
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	spawn_put32(buf, SPAWN_MAGIC_REP);
+	spawn_put32(buf + 4, rep->seq);
+	spawn_put32(buf + 8, (uint32_t)rep->pid);
+	spawn_put32(buf + 12, (uint32_t)rep->err);
+	if (pidfd >= 0) {
+		struct cmsghdr *cm;
+
+		memset(&c, 0, sizeof(c));
+		msg.msg_control = c.b;
+		msg.msg_controllen = sizeof(c.b);
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &pidfd, sizeof(int));
+	}
+	while (sendmsg(fd, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR)
+		;
+}
+
+__attribute__((noreturn)) static void spawn_main(int fd)
+{
+	static uint8_t buf[SPAWN_MAX_MSG];
+	struct spawn_req req;
+	struct spawn_rep rep;
+	ssize_t n;
+	int pidfd;
+
+	spawn_reset_signals();
+	signal(SIGPIPE, SIG_IGN);
+	/* A terminal's ^C or hang-up reaches vtpmd's process group: vtpmd
+	 * decides what happens, and the spawner leaves when its socket closes. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	if (fd != SPAWN_FD) {
+		dup2(fd, SPAWN_FD);
+		close(fd);
+	}
+	spawn_stdio_null(0);
+	close_range(SPAWN_FD + 1, ~0U, 0);
+	prctl(PR_SET_NAME, "vtpmd-spawner", 0, 0, 0);
+	/* Load libtpms and OpenSSL once here, so every child inherits the
+	 * initialised pages copy-on-write instead of paying for it. */
+	TPMLIB_ChooseTPMVersion(TPMLIB_TPM_VERSION_2);
+	OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CRYPTO_STRINGS | OPENSSL_INIT_ADD_ALL_CIPHERS |
+				    OPENSSL_INIT_ADD_ALL_DIGESTS,
+			    NULL);
+	for (;;) {
+		n = recv(SPAWN_FD, buf, sizeof(buf), 0);
+		if (n == 0)
+			_exit(0); /* the manager is gone */
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			_exit(1);
+		}
+		memset(&rep, 0, sizeof(rep));
+		pidfd = -1;
+		if (spawn_decode(buf, (size_t)n, &req) < 0) {
+			rep.seq = n >= 8 ? spawn_get32(buf + 4) : 0;
+			rep.err = -EINVAL;
+		} else {
+			pid_t pid = spawn_one(&req);
+
+			rep.seq = req.seq;
+			if (pid < 0) {
+				rep.err = pid;
+			} else {
+				rep.pid = pid;
+				/* May fail only in odd cases; the manager then
+				 * opens the pidfd itself (the pid is its child). */
+				pidfd = pidfd_open(pid, 0);
+			}
+		}
+		spawn_reply(SPAWN_FD, &rep, pidfd);
+		if (pidfd >= 0)
+			close(pidfd);
+	}
+}
+
+/* ---- manager side ---- */
+
+int spawn_start(struct spawner *sp)
+{
+	int sv[2], size = 1 << 20;
+	struct timeval tv = { .tv_sec = 2 };
+	pid_t pid;
+
+	sp->pid = -1;
+	sp->pidfd = -1;
+	sp->fd = -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	/* room for a burst of queued requests and replies */
+	for (int i = 0; i < 2; i++) {
+		setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+		setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	}
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	pid = fork();
+	if (pid < 0) {
+		int e = -errno;
+
+		close(sv[0]);
+		close(sv[1]);
+		return e;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		spawn_main(sv[1]);
+	}
+	close(sv[1]);
+	sp->pid = pid;
+	sp->fd = sv[0];
+	sp->pidfd = pidfd_open(pid, 0);
+	if (sp->pidfd < 0) {
+		int e = -errno;
+
+		spawn_stop(sp);
+		return e;
+	}
+	return 0;
+}
+
+int spawn_send(struct spawner *sp, const struct spawn_req *req)
+{
+	static uint8_t buf[SPAWN_MAX_MSG];
+	ssize_t n = spawn_encode(req, buf, sizeof(buf));
+
+	if (n < 0)
+		return (int)n;
+	if (sp->fd < 0)
+		return -EPIPE;
+	for (;;) {
+		if (send(sp->fd, buf, (size_t)n, MSG_NOSIGNAL) == n)
+			return 0;
+		if (errno != EINTR)
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+	}
+}
+
+int spawn_recv(struct spawner *sp, struct spawn_rep *rep, int *pidfd)
+{
+	uint8_t buf[16];
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} c;
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.b,
+			      .msg_controllen = sizeof(c.b) };
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	*pidfd = -1;
+	if (sp->fd < 0)
+		return -EPIPE;
+	n = recvmsg(sp->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -EPIPE;
+	if (n == 0)
+		return -EPIPE;
+	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+		    cm->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(pidfd, CMSG_DATA(cm), sizeof(int));
+	}
+	if (n != sizeof(buf) || spawn_get32(buf) != SPAWN_MAGIC_REP ||
+	    (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+		if (*pidfd >= 0)
+			close(*pidfd);
+		*pidfd = -1;
+		return -EPROTO;
+	}
+	rep->seq = spawn_get32(buf + 4);
+	rep->pid = (int32_t)spawn_get32(buf + 8);
+	rep->err = (int32_t)spawn_get32(buf + 12);
+	return 0;
+}
+
+void spawn_stop(struct spawner *sp)
+{
+	if (sp->fd >= 0)
+		close(sp->fd);
+	sp->fd = -1;
+	if (sp->pidfd >= 0)
+		close(sp->pidfd);
+	sp->pidfd = -1;
+	/* it exits on EOF; reap it so no zombie stays behind */
+	if (sp->pid > 0)
+		while (waitpid(sp->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	sp->pid = -1;
+}

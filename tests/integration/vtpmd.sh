@@ -1,0 +1,572 @@
+#!/usr/bin/env bash
+# Integration test of vtpmd and vtpmctl: many instances each answering TPM
+# commands on their own socket, crash restarts with state intact, manager crash
+# and re-adoption, peer credential checks and every kind of bad input.
+#
+# Environment: VTPMD_EXE, VTPMCTL_EXE, SWTPM_EXE (see lib.sh), VTPMD_TEST_N
+# (instances, default 200). Only processes started here are signalled: our
+# vtpmd(s), and instances whose working directory is in our state root.
+
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+require_cmd python3
+[ -x "${VTPMD_EXE:-}" ] || fail "VTPMD_EXE '${VTPMD_EXE:-}' is not an executable file"
+[ -x "${VTPMCTL_EXE:-}" ] || fail "VTPMCTL_EXE '${VTPMCTL_EXE:-}' is not an executable file"
+
+N=${VTPMD_TEST_N:-200}
+[ "$N" -ge 10 ] 2>/dev/null || fail "VTPMD_TEST_N must be a number >= 10 (instances i1..i10 are used by name)"
+ROOT=$TMPD/root
+S=$TMPD/s
+SOCK=$TMPD/vtpmd.sock
+VLOG=$TMPD/vtpmd.log
+CTL=("$VTPMCTL_EXE" --socket "$SOCK" --timeout 60)
+mkdir -p "$S"
+SW_LOG[vtpmd]=$VLOG
+VTPMD_PIDS=()
+T0=$SECONDS
+
+# ---------------------------------------------------------------- cleanup
+
+# shellcheck disable=SC2317 # called from the EXIT trap
+_vt_cleanup() {
+	local p f id pid
+	set +e
+	for p in "${VTPMD_PIDS[@]}"; do
+		kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
+	# instances of this test only: their cwd is STATE_ROOT/ID
+	for f in "$ROOT"/*/pid; do
+		[ -f "$f" ] || continue
+		id=$(basename "$(dirname "$f")")
+		pid=$(sed -n 's/^pid=//p' "$f")
+		[ -n "$pid" ] || continue
+		if [ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$ROOT/$id" ]; then
+			kill -KILL "$pid" 2>/dev/null
+		fi
+	done
+}
+trap 'rc=$?; _vt_cleanup; (exit $rc); _cleanup' EXIT
+
+# ---------------------------------------------------------------- helpers
+
+cat >"$TMPD/tpm.py" <<'PY'
+# Raw TPM 2.0 commands, ctrl commands and management-protocol checks over
+# unix sockets. Every socket operation has a timeout.
+import json, os, socket, struct, subprocess, sys, time
+
+def connect(path, timeout=10):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(path)
+    return s
+
+def recv_exact(s, n):
+    buf = b''
+    while len(buf) < n:
+        d = s.recv(n - len(buf))
+        if not d:
+            raise EOFError('connection closed')
+        buf += d
+    return buf
+
+def xfer(path, cmd):
+    s = connect(path)
+    try:
+        s.sendall(cmd)
+        hdr = recv_exact(s, 10)
+        size = struct.unpack('>I', hdr[2:6])[0]
+        if size < 10 or size > 8192:
+            raise ValueError('bad response size %d' % size)
+        return hdr + recv_exact(s, size - 10)
+    finally:
+        s.close()
+
+def rc_of(r):
+    return struct.unpack('>I', r[6:10])[0]
+
+PW = struct.pack('>IIHBH', 9, 0x40000009, 0, 0, 0)     # empty password session
+NV = 0x01500010
+
+def cmd(tag, cc, body):
+    return struct.pack('>HII', tag, 10 + len(body), cc) + body
+
+def tpm(path, tag, cc, body, retry=True):
+    for _ in range(20):
+        r = xfer(path, cmd(tag, cc, body))
+        if rc_of(r) == 0x922 and retry:      # TPM_RC_RETRY
+            time.sleep(0.05)
+            continue
+        return r
+    return r
+
+def getrandom(path):
+    r = tpm(path, 0x8001, 0x17b, struct.pack('>H', 16))
+    if rc_of(r) != 0 or len(r) != 28:
+        raise ValueError('GetRandom rc 0x%x' % rc_of(r))
+
+def ctrl(path, code):
+    s = connect(path)
+    try:
+        s.sendall(struct.pack('>I', code))
+        return struct.unpack('>I', recv_exact(s, 4))[0]
+    finally:
+        s.close()
+
+def mgmt_lines(path, payloads, wait=2.0, until_eof=False, expect=None):
+    """Send raw payloads, return the JSON lines received (and whether EOF came)."""
+    s = connect(path, wait)
+    for p in payloads:
+        s.sendall(p)
+    out, eof = b'', False
+    deadline = time.time() + wait
+    try:
+        while time.time() < deadline:
+            d = s.recv(65536)
+            if not d:
+                eof = True
+                break
+            out += d
+            if not until_eof and out.endswith(b'\n') and out.count(b'\n') >= (expect or len(payloads)):
+                break
+    except (socket.timeout, ConnectionResetError):
+        pass
+    s.close()
+    return [json.loads(l) for l in out.split(b'\n') if l.strip()], eof
+
+def bad_input(path, root):
+    cases = [
+        (b'not json\n', 'ParseError'),
+        (b'{"execute":"list"\n', 'ParseError'),
+        (b'{"execute":"list"} {"execute":"list"}\n', 'ParseError'),
+        (b'\x00{"execute":"list"}\n', 'ParseError'),
+        (b'[1,2,3]\n', 'InvalidRequest'),
+        (b'"list"\n', 'InvalidRequest'),
+        (b'{"execute":5}\n', 'InvalidRequest'),
+        (b'{"arguments":{}}\n', 'InvalidRequest'),
+        (b'{"execute":"list","bogus":1}\n', 'InvalidRequest'),
+        (b'{"execute":"list","arguments":[]}\n', 'InvalidRequest'),
+        (b'{"execute":"no-such-command","id":3}\n', 'CommandNotFound'),
+        (b'{"execute":"export-state","arguments":{"id":"i1"}}\n', 'CommandNotFound'),
+        (b'{"execute":"start"}\n', 'InvalidArgument'),
+        (b'{"execute":"start","arguments":{"id":7}}\n', 'InvalidArgument'),
+        (b'{"execute":"destroy","arguments":{"id":"i1","purge":"yes"}}\n', 'InvalidArgument'),
+        (b'{"execute":"create","arguments":{"id":"x1","argv":"socket"}}\n', 'InvalidArgument'),
+        (b'{"execute":"create","arguments":{"id":"x1","argv":["socket",1]}}\n', 'InvalidArgument'),
+        (b'{"execute":"create","arguments":{"id":"x1","argv":["socket"],"restart":"maybe"}}\n',
+         'InvalidArgument'),
+        (b'{"execute":"list","arguments":{"id":"i1"}}\n', 'InvalidArgument'),
+        (b'{"execute":"status","arguments":{"id":"../../etc"}}\n', 'InvalidArgument'),
+        (b'{"execute":"create","arguments":{"id":"a/b","argv":["socket"]}}\n', 'InvalidArgument'),
+        (b'{"execute":"create","arguments":{"id":"..","argv":["socket"]}}\n', 'InvalidArgument'),
+        (b'{"execute":"create","arguments":{"id":".hidden","argv":["socket"]}}\n', 'InvalidArgument'),
+        (b'{"execute":"create","arguments":{"id":"a\\u0000b","argv":["socket"]}}\n', 'InvalidArgument'),
+        (b'{"execute":"create","arguments":{"id":"' + b'x' * 65 + b'","argv":["socket"]}}\n',
+         'InvalidArgument'),
+        (b'{"execute":"create","arguments":{"id":"x1","argv":["chardev","--vtpm-proxy"]}}\n',
+         'InvalidArgument'),
+        (b'{"execute":"create","arguments":{"id":"x1","argv":["cuse","-n","x"]}}\n', 'InvalidArgument'),
+        (b'{"execute":"create","arguments":{"id":"x1","argv":["socket","--bogus"]}}\n', 'InvalidArgument'),
+        (b'{"execute":"create","arguments":{"id":"x1","argv":["socket","-d","--tpm2"]}}\n',
+         'InvalidArgument'),
+        (b'{"execute":"create","arguments":{"id":"x1","argv":["socket","--fd","5"]}}\n',
+         'InvalidArgument'),
+        (b'{"execute":"create","arguments":{"id":"i1","argv":["socket","--tpm2"]}}\n', 'InstanceExists'),
+        (b'{"execute":"status","arguments":{"id":"nope"}}\n', 'InstanceNotFound'),
+    ]
+    bad = 0
+    for payload, cls in cases:
+        lines, _ = mgmt_lines(path, [payload])
+        got = lines[0].get('error', {}).get('class') if lines else None
+        if got != cls:
+            print('FAIL: %r -> %r (expected %s)' % (payload[:80], lines, cls))
+            bad += 1
+    # the id of an errored request is echoed
+    lines, _ = mgmt_lines(path, [b'{"execute":"nope","id":{"k":[1]}}\n'])
+    if not lines or lines[0].get('id') != {'k': [1]}:
+        print('FAIL: id not echoed: %r' % lines); bad += 1
+    # several requests in one write, answered in order
+    lines, _ = mgmt_lines(path, [b'{"execute":"query-version","id":1}\n{"execute":"nope","id":2}\n'
+                                 b'\n{"execute":"list","id":3}\n'], expect=3)
+    if [l.get('id') for l in lines] != [1, 2, 3]:
+        print('FAIL: pipelined requests: %r' % lines); bad += 1
+    # oversized message: error, then the connection is closed
+    lines, eof = mgmt_lines(path, [b'{' + b' ' * 70000], wait=5, until_eof=True)
+    if not lines or lines[0].get('error', {}).get('class') != 'MessageTooLong' or not eof:
+        print('FAIL: oversized: %r eof=%s' % (lines, eof)); bad += 1
+    # a client vanishing mid-request: nothing happens
+    s = connect(path); s.sendall(b'{"execute":"create","arguments":{"id":"half","argv":["sock'); s.close()
+    s = connect(path); s.sendall(b'{"execute":"destroy","arguments":{"id":"i1"'); s.close()
+    # a client that closes its write side right after a request still gets the reply
+    s = connect(path); s.sendall(b'{"execute":"query-version","id":9}\n'); s.shutdown(socket.SHUT_WR)
+    d = b''
+    while True:
+        x = s.recv(4096)
+        if not x: break
+        d += x
+    s.close()
+    if json.loads(d).get('id') != 9:
+        print('FAIL: half-close: %r' % d); bad += 1
+    for leftover in ('x1', 'half', 'a', '.hidden'):
+        if os.path.exists(os.path.join(root, leftover)):
+            print('FAIL: a refused create left %s behind' % leftover); bad += 1
+    return bad
+
+def stuck_client(path, ctl):
+    """A client that never reads must not block others, and gets dropped."""
+    stuck = connect(path, 5)
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    req = b'{"execute":"list"}\n'
+    sent = 0
+    try:
+        for _ in range(20000):
+            stuck.sendall(req)
+            sent += 1
+    except (socket.timeout, BrokenPipeError, ConnectionResetError):
+        pass
+    t = time.time()
+    r = subprocess.run(ctl + ['list'], capture_output=True, timeout=30)
+    took = time.time() - t
+    if r.returncode != 0 or took > 5:
+        print('FAIL: another client was blocked (rc %d, %.1f s): %s' % (r.returncode, took, r.stderr))
+        return 1
+    # the stuck one has been dropped: reading drains to EOF or a reset
+    stuck.settimeout(10)
+    try:
+        while stuck.recv(1 << 20):
+            pass
+    except ConnectionResetError:
+        pass
+    except socket.timeout:
+        print('FAIL: the stuck client was not dropped (%d requests sent)' % sent)
+        return 1
+    stuck.close()
+    return 0
+
+def many_clients(path, n):
+    socks = [connect(path) for _ in range(n)]
+    for i, s in enumerate(socks):
+        s.sendall(b'{"execute":"query-version","id":%d}\n' % i)
+    bad = 0
+    for i, s in enumerate(socks):
+        buf = b''
+        while not buf.endswith(b'\n'):
+            d = s.recv(4096)
+            if not d: break
+            buf += d
+        if json.loads(buf).get('id') != i:
+            bad += 1
+        s.close()
+    return bad
+
+def main():
+    op = sys.argv[1]
+    if op == 'random':                  # random SOCK... : every one must answer
+        bad = []
+        for p in sys.argv[2:]:
+            try:
+                getrandom(p)
+            except Exception as e:
+                bad.append('%s: %s' % (p, e))
+        print('ok %d failed %d' % (len(sys.argv) - 2 - len(bad), len(bad)))
+        for b in bad[:10]:
+            print('  ' + b)
+        sys.exit(1 if bad else 0)
+    path = sys.argv[2]
+    if op == 'extend':
+        r = tpm(path, 0x8002, 0x182, struct.pack('>I', 16) + PW + struct.pack('>IH', 1, 0xb) +
+                bytes.fromhex(sys.argv[3]))
+        sys.exit(0 if rc_of(r) == 0 else 1)
+    if op == 'pcrread':
+        r = tpm(path, 0x8001, 0x17e, struct.pack('>IHB3s', 1, 0xb, 3, b'\0\0\1'))
+        print(r[-32:].hex())
+        sys.exit(0 if rc_of(r) == 0 else 1)
+    if op == 'nvdefine':
+        pub = struct.pack('>IHIHH', NV, 0xb, 0x00060006, 0, 16)
+        r = tpm(path, 0x8002, 0x12a, struct.pack('>I', 0x40000001) + PW + struct.pack('>H', 0) +
+                struct.pack('>H', len(pub)) + pub)
+        sys.exit(0 if rc_of(r) == 0 else 1)
+    if op == 'nvwrite':
+        r = tpm(path, 0x8002, 0x137, struct.pack('>II', NV, NV) + PW + struct.pack('>H', 16) +
+                bytes.fromhex(sys.argv[3]) + struct.pack('>H', 0))
+        sys.exit(0 if rc_of(r) == 0 else 1)
+    if op == 'nvread':
+        r = tpm(path, 0x8002, 0x14e, struct.pack('>II', NV, NV) + PW + struct.pack('>HH', 16, 0))
+        print(r[16:32].hex())
+        sys.exit(0 if rc_of(r) == 0 else 1)
+    if op == 'ctrl':
+        print('%d' % ctrl(path, int(sys.argv[3], 0)))
+        sys.exit(0)
+    if op == 'badinput':
+        sys.exit(1 if bad_input(path, sys.argv[3]) else 0)
+    if op == 'stuck':
+        sys.exit(stuck_client(path, sys.argv[3:]))
+    if op == 'many':
+        sys.exit(1 if many_clients(path, int(sys.argv[3])) else 0)
+    sys.exit(2)
+
+main()
+PY
+
+PY=(python3 "$TMPD/tpm.py")
+
+# jq-less JSON field access: jget EXPR (python expression on `d`) < json
+jget() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+vtpmd_start() {
+	local i
+	"$VTPMD_EXE" --socket "$SOCK" --state-root "$ROOT" --log "file=$VLOG" </dev/null >>"$VLOG" 2>&1 &
+	VTPMD_PID=$!
+	VTPMD_PIDS+=("$VTPMD_PID")
+	for ((i = 0; i < 100; i++)); do
+		if [ -S "$SOCK" ] && "${CTL[@]}" version >/dev/null 2>&1; then
+			return 0
+		fi
+		_pid_running "$VTPMD_PID" || fail "vtpmd exited during start-up"
+		sleep 0.05
+	done
+	fail "vtpmd did not answer within 5 s"
+}
+
+inst_args() { # N -> the swtpm command line of instance iN
+	echo socket --tpm2 --server "type=unixio,path=$S/i$1.sock" \
+		--ctrl "type=unixio,path=$S/i$1.ctrl" --flags not-need-init,startup-clear
+}
+
+field() { # ID EXPR : a field of `vtpmctl --json status ID`
+	"${CTL[@]}" --json status "$1" | jget "$2"
+}
+
+wait_state() { # ID STATE [SECONDS] [NOT_PID]: until status is STATE (with a pid != NOT_PID)
+	local id=$1 want=$2 t=${3:-10} not=${4:-} i st pid
+	for ((i = 0; i < t * 10; i++)); do
+		st=$("${CTL[@]}" --json status "$id" 2>/dev/null | jget 'd["state"], d["pid"]' || true)
+		pid=${st#* }
+		if [ "${st%% *}" = "$want" ] && { [ -z "$not" ] || [ "$pid" != "$not" ]; }; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	fail "instance $id did not reach state $want within $t s (last: $st)"
+}
+
+count_state() { # STATE [adopted] : instances in STATE (and adopted) per `list`
+	"${CTL[@]}" --json list |
+		jget "sum(1 for x in d if x['state'] == '$1'$([ "${2:-}" = adopted ] && echo " and x['adopted']"))"
+}
+
+all_socks() {
+	local i
+	for ((i = 1; i <= N; i++)); do echo "$S/i$i.sock"; done
+}
+
+# ---------------------------------------------------------------- start-up
+
+info "N=$N instances"
+vtpmd_start
+assert_mode 600 "$SOCK"
+ok "${CTL[@]}" version
+assert_contains "vtpmd " "$OUT" "version"
+ok "${CTL[@]}" list
+assert_eq 0 "$("${CTL[@]}" --json list | jget 'len(d)')" "instances in a new state root"
+
+# ---------------------------------------------------------------- N instances
+
+t=$SECONDS
+for ((i = 1; i <= N; i++)); do
+	# shellcheck disable=SC2046
+	ok "${CTL[@]}" create "i$i" --start -- $(inst_args "$i")
+done
+info "created and started $N instances in $((SECONDS - t)) s"
+assert_eq "$N" "$(count_state running)" "running instances after create"
+t=$SECONDS
+mapfile -t SOCKS < <(all_socks)
+run "${PY[@]}" random "${SOCKS[@]}"
+[ "$RC" = 0 ] || fail "not every instance answered GetRandom: $OUT"
+info "all $N instances answered TPM2_GetRandom ($((SECONDS - t)) s)"
+assert_file "$ROOT/i1/config.json"
+assert_file "$ROOT/i1/pid"
+assert_file "$ROOT/i1/state/tpm2-00.permall"
+assert_match "^pid=[0-9]+" "$(head -1 "$ROOT/i1/pid")" "pid file"
+grep -q '^starttime=[0-9]' "$ROOT/i1/pid" || fail "pid file lacks the start time"
+pid1=$(field i1 'd["pid"]')
+# not in our process group or session: a signal to vtpmd's group misses it
+[ "$(ps -o pgid= -p "$pid1" | tr -d ' ')" != "$(ps -o pgid= -p "$VTPMD_PID" | tr -d ' ')" ] ||
+	fail "instance is in vtpmd's process group"
+[ "$(ps -o ppid= -p "$pid1" | tr -d ' ')" = "$VTPMD_PID" ] ||
+	fail "instance is not a child of vtpmd (subreaper)"
+
+# ---------------------------------------------------------------- crash: restart with state
+
+"${CTL[@]}" --json events >"$TMPD/events.txt" 2>&1 &
+EV_PID=$!
+sleep 0.3
+ok "${PY[@]}" extend "$S/i1.sock" 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
+ok "${PY[@]}" pcrread "$S/i1.sock"
+pcr_before=$OUT
+ok "${PY[@]}" nvdefine "$S/i1.sock"
+ok "${PY[@]}" nvwrite "$S/i1.sock" deadbeefcafebabe0123456789abcdef
+# checkpoint the volatile state (PCRs), as QEMU does before migration; the
+# NV index is permanent state and needs nothing
+ok "${PY[@]}" ctrl "$S/i1.ctrl" 0x0a
+assert_eq 0 "$OUT" "CMD_STORE_VOLATILE result"
+kill -KILL "$pid1"
+wait_state i1 running 10 "$pid1"
+ok "${PY[@]}" nvread "$S/i1.sock"
+assert_eq deadbeefcafebabe0123456789abcdef "$OUT" "NV index after a SIGKILL restart"
+ok "${PY[@]}" pcrread "$S/i1.sock"
+assert_eq "$pcr_before" "$OUT" "PCR 16 after a SIGKILL restart"
+assert_eq 1 "$(field i1 'd["restarts"]')" "restart count"
+assert_contains "signal 9" "$(field i1 'd["last-error"]')" "last error after SIGKILL"
+for ((i = 0; i < 30; i++)); do
+	grep -q '"instance-restarted"' "$TMPD/events.txt" && break
+	sleep 0.1
+done
+grep -q '"event":"instance-exited","data":{"id":"i1","pid":'"$pid1"',"exit-status":{"kind":"signaled","value":9' \
+	"$TMPD/events.txt" || fail "no instance-exited event: $(cat "$TMPD/events.txt")"
+grep -q '"event":"instance-restarted","data":{"id":"i1"' "$TMPD/events.txt" ||
+	fail "no instance-restarted event: $(cat "$TMPD/events.txt")"
+info "SIGKILL of an instance: restarted with NV and PCR state, events seen"
+
+# ---------------------------------------------------------------- restart policies
+
+ok "${CTL[@]}" create nv1 --start --restart never -- socket --tpm2 \
+	--server "type=unixio,path=$S/nv1.sock" --flags not-need-init,startup-clear
+p=$(field nv1 'd["pid"]')
+kill -KILL "$p"
+wait_state nv1 failed 10
+ok "${PY[@]}" random "$S/i2.sock"
+
+# a crash loop: the restarted instance cannot bind its socket any more
+mkdir -p "$TMPD/gone"
+ok "${CTL[@]}" create loop1 --start --restart always -- socket --tpm2 \
+	--server "type=unixio,path=$TMPD/gone/l.sock" --flags not-need-init,startup-clear
+p=$(field loop1 'd["pid"]')
+rm -rf "$TMPD/gone"
+kill -KILL "$p"
+wait_state loop1 failed 20
+assert_contains "crash loop" "$(field loop1 'd["last-error"]')" "crash-loop error"
+assert_eq 5 "$(field loop1 'd["restarts"]')" "restarts before giving up"
+grep -q '"event":"instance-failed","data":{"id":"loop1"' "$TMPD/events.txt" ||
+	fail "no instance-failed event for the crash loop"
+# a start that cannot work fails at once, with the instance's own error
+expect_fail "${CTL[@]}" start loop1
+assert_contains "StartFailed" "$ERR" "start error class"
+assert_contains "gone/l.sock" "$ERR" "start error names the cause"
+kill "$EV_PID" 2>/dev/null || true
+wait "$EV_PID" 2>/dev/null || true
+info "restart policies: never -> failed; crash loop -> failed after 5 restarts"
+
+# ---------------------------------------------------------------- stop / start / restart
+
+ok "${CTL[@]}" stop i2
+assert_eq stopped "$(field i2 'd["state"]')" "state after stop"
+assert_no_file "$S/i2.sock"
+ok "${CTL[@]}" stop i2 # idempotent
+ok "${CTL[@]}" start i2
+ok "${PY[@]}" random "$S/i2.sock"
+p=$(field i3 'd["pid"]')
+ok "${CTL[@]}" restart i3
+[ "$(field i3 'd["pid"]')" != "$p" ] || fail "restart kept the pid"
+ok "${PY[@]}" random "$S/i3.sock"
+expect_fail "${CTL[@]}" start nosuch
+assert_contains "InstanceNotFound" "$ERR" "unknown id"
+
+# ---------------------------------------------------------------- bad input
+
+t=$SECONDS
+run "${PY[@]}" badinput "$SOCK" "$ROOT"
+[ "$RC" = 0 ] || fail "bad input handling: $OUT"
+expect_fail "${CTL[@]}" create i1 -- socket --tpm2
+assert_contains "InstanceExists" "$ERR" "duplicate id"
+expect_fail "${CTL[@]}" create c1 -- chardev --vtpm-proxy
+assert_contains "not supported" "$ERR" "chardev"
+expect_fail "${CTL[@]}" create c2 -- --tpm2 --server "type=unixio,path=$S/i4.sock"
+assert_contains "already used by instance 'i4'" "$ERR" "socket conflict"
+assert_no_file "$ROOT/c1"
+assert_no_file "$ROOT/c2"
+run "${PY[@]}" many "$SOCK" 100
+[ "$RC" = 0 ] || fail "100 concurrent clients: $OUT"
+run "${PY[@]}" stuck "$SOCK" "${CTL[@]}"
+[ "$RC" = 0 ] || fail "stuck client: $OUT"
+_pid_running "$VTPMD_PID" || fail "vtpmd died from bad input"
+assert_eq "$N" "$(count_state running)" "running instances after bad input"
+run "${PY[@]}" random "${SOCKS[@]}"
+[ "$RC" = 0 ] || fail "instances after bad input: $OUT"
+info "bad input: every case refused, vtpmd and all instances unaffected ($((SECONDS - t)) s)"
+
+# ---------------------------------------------------------------- peer credentials
+
+if command -v setpriv >/dev/null; then
+	asuser=(setpriv --reuid nobody --regid nogroup --clear-groups)
+elif command -v runuser >/dev/null; then
+	asuser=(runuser -u nobody --)
+else
+	asuser=()
+fi
+if ((${#asuser[@]})) && id nobody >/dev/null 2>&1; then
+	cp "$VTPMCTL_EXE" "$TMPD/vtpmctl"
+	chmod 755 "$TMPD/vtpmctl"
+	chmod 711 "$TMPD"
+	expect_fail "${asuser[@]}" "$TMPD/vtpmctl" --socket "$SOCK" list
+	assert_contains "Permission denied" "$ERR" "socket mode 0600 keeps others out"
+	chmod 666 "$SOCK"
+	expect_fail "${asuser[@]}" "$TMPD/vtpmctl" --socket "$SOCK" list
+	chmod 600 "$SOCK"
+	assert_contains "PermissionDenied" "$ERR" "SO_PEERCRED refusal"
+	assert_contains "uid $(id -u nobody)" "$ERR" "refusal names the uid"
+	chmod 700 "$TMPD"
+	ok "${CTL[@]}" list
+	info "peer credentials: another uid is refused (EACCES, and SO_PEERCRED at 0666)"
+else
+	info "no setpriv/runuser or no user nobody: peer credential test skipped"
+fi
+
+# ---------------------------------------------------------------- manager crash
+
+kill -KILL "$VTPMD_PID"
+wait "$VTPMD_PID" 2>/dev/null || true
+t=$SECONDS
+run "${PY[@]}" random "${SOCKS[@]}"
+[ "$RC" = 0 ] || fail "instances stopped serving when vtpmd was killed: $OUT"
+# one instance dies while no manager watches it
+p6=$(sed -n 's/^pid=//p' "$ROOT/i6/pid")
+[ "$(readlink "/proc/$p6/cwd")" = "$ROOT/i6" ] || fail "pid file of i6 does not match"
+kill -KILL "$p6"
+vtpmd_start
+assert_eq $((N - 1)) "$(count_state running adopted)" "instances adopted by the new vtpmd"
+wait_state i6 running 10 "$p6"
+assert_eq failed "$(field nv1 'd["state"]')" "a failed instance stays failed"
+ok "${CTL[@]}" stop i5
+assert_eq stopped "$(field i5 'd["state"]')" "stop of an adopted instance"
+ok "${CTL[@]}" start i5
+ok "${PY[@]}" random "$S/i5.sock"
+p=$(field i7 'd["pid"]')
+ok "${CTL[@]}" restart i7
+ok "${PY[@]}" random "$S/i7.sock"
+assert_eq "$N" "$(count_state running)" "running instances after re-adoption"
+run "${PY[@]}" random "${SOCKS[@]}"
+[ "$RC" = 0 ] || fail "instances after re-adoption: $OUT"
+info "vtpmd SIGKILL: all instances kept serving; the new vtpmd adopted and controls them ($((SECONDS - t)) s)"
+
+# a graceful exit leaves them running too, and removes the socket
+kill -TERM "$VTPMD_PID"
+wait "$VTPMD_PID" 2>/dev/null || fail "vtpmd did not exit cleanly on SIGTERM"
+assert_no_file "$SOCK"
+ok "${PY[@]}" random "$S/i8.sock"
+vtpmd_start
+assert_eq running "$(field i8 'd["state"]')" "i8 after a graceful vtpmd restart"
+
+# ---------------------------------------------------------------- destroy
+
+ok "${CTL[@]}" destroy i9
+assert_no_file "$ROOT/i9/config.json"
+assert_file "$ROOT/i9/state/tpm2-00.permall"
+ok "${CTL[@]}" destroy i10 --purge
+assert_no_file "$ROOT/i10"
+expect_fail "${CTL[@]}" status i9
+ok "${CTL[@]}" destroy loop1
+assert_eq $((N - 2)) "$(count_state running)" "running instances after destroy"
+
+info "total $((SECONDS - T0)) s"
+pass
