@@ -32,20 +32,6 @@ static const struct opts_desc keys_opt_desc[] = {
 	{ NULL, 0 },
 };
 
-static void keys_seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void keys_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 void keys_wipe(struct vtpm_key *key)
 {
 	if (!key)
@@ -106,7 +92,7 @@ int keys_parse_hex(const char *text, size_t mode_len, struct vtpm_key *key, char
 
 	keys_wipe(key);
 	if (!text || (mode_len != 16 && mode_len != 32)) {
-		keys_seterr(err, errlen, "Invalid key parameters.");
+		opts_seterr(err, errlen, "Invalid key parameters.");
 		return -EINVAL;
 	}
 
@@ -128,12 +114,12 @@ int keys_parse_hex(const char *text, size_t mode_len, struct vtpm_key *key, char
 	if (n == 0)
 		goto parse_error;
 	if (n != 16 && n != 32) {
-		keys_seterr(err, errlen, "Unsupported key length with %zu digits.", n * 2);
+		opts_seterr(err, errlen, "Unsupported key length with %zu digits.", n * 2);
 		keys_wipe(key);
 		return -EINVAL;
 	}
 	if (n < mode_len) {
-		keys_seterr(err, errlen, "The provided key is too short. Got %zu bytes, need %zu.",
+		opts_seterr(err, errlen, "The provided key is too short. Got %zu bytes, need %zu.",
 			    n, mode_len);
 		keys_wipe(key);
 		return -EINVAL;
@@ -142,7 +128,7 @@ int keys_parse_hex(const char *text, size_t mode_len, struct vtpm_key *key, char
 	return 0;
 
 parse_error:
-	keys_seterr(err, errlen, "Could not parse key hex string into %zu byte buffer.", mode_len);
+	opts_seterr(err, errlen, "Could not parse key hex string into %zu byte buffer.", mode_len);
 	keys_wipe(key);
 	return -EINVAL;
 }
@@ -152,18 +138,18 @@ int keys_parse_binary(const uint8_t *data, size_t len, size_t mode_len, struct v
 {
 	keys_wipe(key);
 	if ((len && !data) || (mode_len != 16 && mode_len != 32)) {
-		keys_seterr(err, errlen, "Invalid key parameters.");
+		opts_seterr(err, errlen, "Invalid key parameters.");
 		return -EINVAL;
 	}
 	if (len > mode_len) {
-		keys_seterr(err, errlen, "Key is larger than buffer (%zu > %zu).", len, mode_len);
+		opts_seterr(err, errlen, "Key is larger than buffer (%zu > %zu).", len, mode_len);
 		return -EINVAL;
 	}
 	/* swtpm accepts any shorter length here and fails silently later when the key
 	 * is installed (TPM_BAD_KEY_PROPERTY); we say why. A 16-byte key with a
 	 * 256-bit mode passes both checks and becomes an AES-128 key. */
 	if (len != 16 && len != 32) {
-		keys_seterr(err, errlen, "Unsupported key length of %zu bytes; need 16 or 32.",
+		opts_seterr(err, errlen, "Unsupported key length of %zu bytes; need 16 or 32.",
 			    len);
 		return -EINVAL;
 	}
@@ -239,7 +225,7 @@ static int keys_read_keyfile(int fd, char buf[KEYS_FILE_READ_MAX + 1], size_t *l
 	if (r < 0) {
 		int e = errno;
 
-		keys_seterr(err, errlen, "Unable to read key: %s", strerror(e));
+		opts_seterr(err, errlen, "Unable to read key: %s", strerror(e));
 		return -e;
 	}
 	buf[r] = '\0';
@@ -264,14 +250,14 @@ static int keys_read_passphrase(int fd, uint8_t **out, size_t *outlen, char *err
 			uint8_t *nbuf;
 
 			if (ncap > KEYS_PASSPHRASE_MAX + 1024) {
-				keys_seterr(err, errlen, "Passphrase is too long.");
+				opts_seterr(err, errlen, "Passphrase is too long.");
 				ret = -EINVAL;
 				goto out;
 			}
 			/* Not realloc: the old block must be wiped before it is freed. */
 			nbuf = malloc(ncap);
 			if (!nbuf) {
-				keys_seterr(err, errlen, "Out of memory");
+				opts_seterr(err, errlen, "Out of memory");
 				ret = -ENOMEM;
 				goto out;
 			}
@@ -287,14 +273,14 @@ static int keys_read_passphrase(int fd, uint8_t **out, size_t *outlen, char *err
 		r = keys_read_eintr(fd, buf + len, 1024);
 		if (r < 0) {
 			ret = -errno;
-			keys_seterr(err, errlen, "Unable to read passphrase: %s", strerror(-ret));
+			opts_seterr(err, errlen, "Unable to read passphrase: %s", strerror(-ret));
 			goto out;
 		}
 		if (r == 0)
 			break;
 		len += (size_t)r;
 		if (len > KEYS_PASSPHRASE_MAX) {
-			keys_seterr(err, errlen, "Passphrase is too long.");
+			opts_seterr(err, errlen, "Passphrase is too long.");
 			ret = -EINVAL;
 			goto out;
 		}
@@ -319,7 +305,7 @@ static int keys_open(const char *path, bool passphrase, char *err, size_t errlen
 		int e = errno;
 
 		/* swtpm's two messages differ by the space before the colon. */
-		keys_seterr(err, errlen, passphrase ? "Unable to open file %s : %s"
+		opts_seterr(err, errlen, passphrase ? "Unable to open file %s : %s"
 						    : "Unable to open file %s: %s",
 			    path, strerror(e));
 		return -e;
@@ -358,7 +344,7 @@ static int keys_load_passphrase(int fd, enum keys_kdf kdf, size_t mode_len,
 		return ret;
 	ret = keys_derive(pw, pwlen, mode_len, kdf, key);
 	if (ret < 0)
-		keys_seterr(err, errlen, "Could not derive key from passphrase.");
+		opts_seterr(err, errlen, "Could not derive key from passphrase.");
 	OPENSSL_cleanse(pw, pwlen);
 	free(pw);
 	return ret;
@@ -380,7 +366,7 @@ int keys_load(const char *optstr, struct vtpm_key *key, char *err, size_t errlen
 
 	ret = opts_parse(optstr, keys_opt_desc, &res, operr, sizeof(operr));
 	if (ret < 0) {
-		keys_seterr(err, errlen, "Error parsing key options: %s", operr);
+		opts_seterr(err, errlen, "Error parsing key options: %s", operr);
 		return ret;
 	}
 
@@ -391,7 +377,7 @@ int keys_load(const char *optstr, struct vtpm_key *key, char *err, size_t errlen
 	/* swtpm tests for exactly -1 here, so fd=-2 gets past this check and then
 	 * fails reading (as the passphrase fd, since fd < 0). */
 	if (!file && fd == -1 && !pwdfile && pwdfd == -1) {
-		keys_seterr(err, errlen,
+		opts_seterr(err, errlen,
 			    "Either file=, fd=, pwdfile=, or pwdfd= is required for key option");
 		ret = -EINVAL;
 		goto out;
@@ -404,7 +390,7 @@ int keys_load(const char *optstr, struct vtpm_key *key, char *err, size_t errlen
 	} else if (!strcmp(s, "binary")) {
 		format = KEYS_FORMAT_BINARY;
 	} else {
-		keys_seterr(err, errlen, "Unknown key format '%s'.", s);
+		opts_seterr(err, errlen, "Unknown key format '%s'.", s);
 		ret = -EINVAL;
 		goto out;
 	}
@@ -415,7 +401,7 @@ int keys_load(const char *optstr, struct vtpm_key *key, char *err, size_t errlen
 	} else if (!strcmp(s, "aes-256-cbc")) {
 		mode_len = 32;
 	} else {
-		keys_seterr(err, errlen, "Unknown encryption mode '%s'.", s);
+		opts_seterr(err, errlen, "Unknown encryption mode '%s'.", s);
 		ret = -EINVAL;
 		goto out;
 	}
@@ -440,7 +426,7 @@ int keys_load(const char *optstr, struct vtpm_key *key, char *err, size_t errlen
 		} else if (!strcmp(s, "sha512")) {
 			kdf = KEYS_KDF_SHA512;
 		} else {
-			keys_seterr(err, errlen, "Unknown kdf '%s'.", s);
+			opts_seterr(err, errlen, "Unknown kdf '%s'.", s);
 			ret = -EINVAL;
 			goto out;
 		}

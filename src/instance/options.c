@@ -13,10 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-static void opts_seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void opts_seterr(char *err, size_t errlen, const char *fmt, ...)
+void opts_seterr(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 

@@ -45,6 +45,11 @@ struct opts_result {
  * longer messages are truncated, never overflowed. */
 #define OPTS_ERRLEN 512
 
+/* Format an error message into a caller's buffer (NULL or 0 bytes: dropped);
+ * shared by every parser that reports through (err, errlen). */
+void opts_seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* Parse `str` against `descs`. On success fills `res` (release with
  * opts_free) and returns 0. On failure returns -EINVAL (syntax/value error,
  * message in `err`) or -ENOMEM, and `res` is left empty. `str` NULL is treated
