@@ -42,6 +42,7 @@ enum cli_longopt {
 	CLI_OPT_PID,
 	CLI_OPT_FLAGS,
 	CLI_OPT_SECCOMP,
+	CLI_OPT_MIGRATION,
 	CLI_OPT_PRINT_CAPS,
 	CLI_OPT_PRINT_STATES,
 };
@@ -65,6 +66,7 @@ static const struct option cli_socket_longopts[] = {
 	{ "flags", required_argument, NULL, CLI_OPT_FLAGS },
 	{ "runas", required_argument, NULL, 'r' },
 	{ "seccomp", required_argument, NULL, CLI_OPT_SECCOMP },
+	{ "migration", required_argument, NULL, CLI_OPT_MIGRATION },
 	{ "print-capabilities", no_argument, NULL, CLI_OPT_PRINT_CAPS },
 	{ "print-states", no_argument, NULL, CLI_OPT_PRINT_STATES },
 	{ "help", no_argument, NULL, 'h' },
@@ -117,6 +119,12 @@ static const struct opts_desc cli_flags_desc[] = {
 	{ NULL, 0 },
 };
 
+static const struct opts_desc cli_migration_desc[] = {
+	{ "incoming", OPTS_BOOLEAN },
+	{ "release-lock-outgoing", OPTS_BOOLEAN },
+	{ NULL, 0 },
+};
+
 static const struct opts_desc cli_seccomp_desc[] = {
 	{ "action", OPTS_STRING },
 	{ NULL, 0 },
@@ -134,6 +142,7 @@ struct cli_raw {
 	const char *pid;
 	const char *flags;
 	const char *seccomp;
+	const char *migration;
 	const char *runas;
 };
 
@@ -213,9 +222,11 @@ static const struct cli_help_entry cli_socket_help[] = {
 	  "write the emulator's process id to this file or regular file "
 	  "descriptor" },
 	{ "--tpmstate dir=<dir>[,mode=0...]|backend-uri=<uri>",
-	  "where the TPM state lives: an existing directory or a backend URI "
-	  "(dir://<path>); mode (default 0640) is given to the state files. "
-	  "Without this option the directory in TPM_PATH is used" },
+	  "where the TPM state lives: an existing directory or a backend URI, "
+	  "dir://<path> or file://<path> (one file or block device holding all "
+	  "state in swtpm's linear layout); mode (default 0640) is given to the "
+	  "state files of a directory. Without this option the directory in "
+	  "TPM_PATH is used" },
 	{ "--server [type=tcp][,port=port[,bindaddr=address[,ifname=ifname]]][,fd=fd][,disconnect]",
 	  "serve TPM commands on a TCP port (default: TPM_PORT; bindaddr "
 	  "defaults to 127.0.0.1, a link-local IPv6 address needs ifname) or on "
@@ -231,6 +242,12 @@ static const struct cli_help_entry cli_socket_help[] = {
 	  "CMD_INIT; startup-*: also send this TPM_Startup type (implies "
 	  "not-need-init); disable-auto-shutdown: do not send TPM2_Shutdown "
 	  "before the TPM is stopped" },
+	{ "--migration [incoming][,release-lock-outgoing]",
+	  "incoming: do not lock the state storage before the state was "
+	  "received (CMD_SET_STATEBLOB, CMD_LOCK_STORAGE or the first TPM "
+	  "command take the lock); release-lock-outgoing: release the lock once "
+	  "the savestate blob was fetched, the last one of an outgoing migration "
+	  "(for storage shared with the destination)" },
 	{ "-r|--runas <user>", "switch to this user (name or uid) after parsing the options" },
 	{ "--tpm2", "emulate a TPM 2 instead of a TPM 1.2" },
 	{ "--seccomp action=none|kill|log",
@@ -665,9 +682,10 @@ static int cli_handle_tpmstate(FILE *err, const char *str, struct vtpm_config *c
 		snprintf(cfg->state_uri, len, "dir://%s", dir);
 	} else if (uri) {
 		/* swtpm finds out at the first storage access; say it now. */
-		if (strncmp(uri, "dir://", 6) != 0 || !uri[6]) {
-			fprintf(err, "Error: unsupported backend URI '%s' (only dir://PATH is "
-				     "supported).\n", uri);
+		if (!((strncmp(uri, "dir://", 6) == 0 && uri[6]) ||
+		      (strncmp(uri, "file://", 7) == 0 && uri[7]))) {
+			fprintf(err, "Error: unsupported backend URI '%s' (only dir://PATH and "
+				     "file://PATH are supported).\n", uri);
 			ret = -EINVAL;
 			goto out;
 		}
@@ -784,6 +802,21 @@ static int cli_handle_flags(FILE *err, const char *str, struct vtpm_config *cfg)
 	/* A start-up command can only be sent to a TPM that is running. */
 	if (cfg->startup != STARTUP_NONE)
 		cfg->not_need_init = true;
+	opts_free(&res);
+	return 0;
+}
+
+static int cli_handle_migration(FILE *err, const char *str, struct vtpm_config *cfg)
+{
+	struct opts_result res;
+	int ret;
+
+	ret = cli_subopts(err, "migration", str, cli_migration_desc, &res);
+	if (ret < 0)
+		return ret;
+	cfg->migration_incoming = opts_get_bool(&res, "incoming", false);
+	cfg->migration_release_lock_outgoing =
+		opts_get_bool(&res, "release-lock-outgoing", false);
 	opts_free(&res);
 	return 0;
 }
@@ -940,6 +973,9 @@ static int cli_apply(FILE *err, const struct cli_raw *raw, struct vtpm_config *c
 		ret = cli_handle_seccomp(err, raw->seccomp, cfg);
 	if (ret == 0 && raw->flags)
 		ret = cli_handle_flags(err, raw->flags, cfg);
+	/* swtpm 0.8 checks --migration right after --flags. */
+	if (ret == 0 && raw->migration)
+		ret = cli_handle_migration(err, raw->migration, cfg);
 	return ret;
 }
 
@@ -1029,6 +1065,9 @@ int cli_parse(int argc, char **argv, struct vtpm_config *cfg, FILE *out, FILE *e
 		case CLI_OPT_SECCOMP:
 			raw.seccomp = optarg;
 			break;
+		case CLI_OPT_MIGRATION:
+			raw.migration = optarg;
+			break;
 		case CLI_OPT_PRINT_CAPS:
 			cfg->print_capabilities = true;
 			break;
@@ -1110,7 +1149,9 @@ int cli_print_capabilities(FILE *out, const struct vtpm_config *cfg)
 		"cmdarg-key-fd",
 		"cmdarg-pwd-fd",
 		"cmdarg-print-states",
+		"cmdarg-migration",
 		"nvram-backend-dir",
+		"nvram-backend-file",
 	};
 	TPMLIB_TPMVersion want = cfg->tpm2 ? TPMLIB_TPM_VERSION_2 : TPMLIB_TPM_VERSION_1_2;
 	char *buf = NULL;

@@ -71,6 +71,9 @@ struct vtpm_config {
 	bool not_need_init;
 	enum cfg_startup startup;
 	bool disable_auto_shutdown;
+	/* --migration [0.8+]: defer the storage lock until the state arrived;
+	 * release it once the last blob of an outgoing migration was fetched. */
+	bool migration_incoming, migration_release_lock_outgoing;
 	bool reject_locality4;
 	bool allow_set_locality;
 

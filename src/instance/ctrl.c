@@ -1,9 +1,10 @@
 /* The control-command dispatcher shared by every transport: state rules, length
  * checks in swtpm's order, and the actions of each CMD_* (ctrl-channel.md §5). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <unistd.h>
 
 #include <libtpms/tpm_error.h>
 #include <libtpms/tpm_library.h>
@@ -16,7 +17,9 @@
 #include "instance/instance.h"
 #include "instance/log.h"
 
-#define LOCK_RETRY_NS (10 * 1000 * 1000)
+/* swtpm 0.8 gives a released storage lock 300 x 10 ms to come back (a failed
+ * outgoing migration: the destination has to let go of it first). */
+#define RELOCK_RETRIES 300
 
 static void ctrl_result(struct ctrl_rsp *rsp, uint32_t result)
 {
@@ -200,7 +203,7 @@ static void ctrl_get_stateblob(struct instance *inst, struct ctrl_req *req,
 	}
 	r = ctrl_state_payload(inst, req->u.getstate.type, &payload, &plen);
 	if (r == -ENOENT) {
-		rsp->result = TPM_RETRY;
+		rsp->result = TPM_RETRY; /* e.g. no savestate (TPM 2): an empty blob */
 		goto out;
 	}
 	if (r < 0) {
@@ -232,6 +235,19 @@ static void ctrl_get_stateblob(struct instance *inst, struct ctrl_req *req,
 		blob = NULL;
 	}
 out:
+	/* The savestate blob is the last one an outgoing migration fetches; with
+	 * release-lock-outgoing the destination may now lock the shared storage.
+	 * A missing savestate (TPM_RETRY, always so for TPM 2) is the empty blob
+	 * QEMU accepts, so it counts as fetched too. */
+	if (req->u.getstate.type == PTM_BLOB_TYPE_SAVESTATE &&
+	    inst->cfg->migration_release_lock_outgoing &&
+	    (rsp->result == 0 || rsp->result == TPM_RETRY)) {
+		r = store_unlock(&inst->store);
+		if (r < 0)
+			log_printf("Could not release the storage lock: %s\n", strerror(-r));
+		else
+			inst->store.relock_retries = RELOCK_RETRIES;
+	}
 	free(blob);
 	free(payload);
 }
@@ -256,8 +272,26 @@ static void ctrl_set_stateblob(struct instance *inst, struct ctrl_req *req,
 	size_t plen = 0;
 	int r;
 
-	/* swtpm prepares (locks) the storage here and ignores the outcome. */
+	/* swtpm prepares (locks) the storage here and ignores the outcome... */
 	instance_storage_prepare(inst);
+	/* ...but a lock not held on purpose (pending incoming migration, or
+	 * released after an outgoing one) must be taken now: swtpm 0.8 answers
+	 * TPM_IOERROR and terminates when it cannot get it. */
+	if (inst->store_ready && inst->store.lock_deferred) {
+		r = store_lock_retry(&inst->store, inst->store.relock_retries);
+		if (r < 0) {
+			log_printf("SET_STATEBLOB: could not lock the TPM state storage: %s; "
+				   "terminating\n", strerror(-r));
+			ctrl_result(rsp, CTRL_RES_IOERROR);
+			/* swtpm 0.8 ends with status 1 after this reply */
+			rsp->exit_after = true;
+			rsp->exit_status = 1;
+			return;
+		}
+		/* What a TPM started before the state arrived recorded but could
+		 * not write (the storage was someone else's) is superseded now. */
+		store_drop_pending(&inst->store);
+	}
 	if (req->n < 12 || req->u.setstate.datalen != req->u.setstate.length) {
 		ctrl_result(rsp, CTRL_RES_BAD_PARAMETER);
 		return;
@@ -384,23 +418,22 @@ static void ctrl_get_info(struct instance *inst, struct ctrl_req *req, struct ct
 }
 
 /* swtpm 0.8: take the storage lock, retrying every 10 ms (after a failed
- * outgoing migration the source gets its storage back this way). */
+ * outgoing migration the source gets its storage back this way; a pending
+ * incoming migration ends here too). */
 static void ctrl_lock_storage(struct instance *inst, struct ctrl_req *req, struct ctrl_rsp *rsp)
 {
-	const struct timespec ts = { 0, LOCK_RETRY_NS };
-	uint32_t tries;
-	int r;
+	int r = 0;
 
 	if (req->n < 4) {
 		ctrl_result(rsp, CTRL_RES_BAD_PARAMETER);
 		return;
 	}
-	for (tries = 0;; tries++) {
+	/* Resolve the backend first (it may lock right away, or find the lock
+	 * taken: the retries below cover that). */
+	if (!inst->store_ready)
 		r = instance_storage_prepare(inst);
-		if (r != -EAGAIN || tries >= req->u.retries)
-			break;
-		nanosleep(&ts, NULL);
-	}
+	if (inst->store_ready)
+		r = store_lock_retry(&inst->store, req->u.retries);
 	ctrl_result(rsp, r < 0 ? CTRL_RES_FAIL : CTRL_RES_SUCCESS);
 }
 

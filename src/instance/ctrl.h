@@ -49,6 +49,7 @@ struct ctrl_rsp {
 	uint32_t result;
 	bool full;
 	bool exit_after; /* CMD_SHUTDOWN: the process ends after replying */
+	int exit_status; /* ... with this status */
 	union {
 		uint64_t caps;
 		uint8_t est_bit;

@@ -27,6 +27,7 @@ struct instance {
 	bool running;		/* CMD_INIT (or start-up) succeeded, no STOP since */
 	uint32_t locality;	/* process-wide current locality, initially 0 */
 	bool last_was_shutdown; /* last processed TPM 2 command was TPM2_Shutdown */
+	bool started_once;	/* the TPM ran in this process: we own the state */
 	uint8_t *rspbuf;	/* libtpms response buffer, reused */
 	uint32_t rspbufsize;
 	struct vtpm_key statekey; /* --key (len 0: none) */

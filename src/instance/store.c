@@ -1,5 +1,6 @@
-/* dir:// state store: swtpm-compatible file names, .lock, container-wrapped files;
- * writes are recorded in memory and made durable by a sync or an io_uring flush. */
+/* State store front end and the dir:// backend: swtpm-compatible file names, .lock,
+ * container-wrapped files; writes are recorded in memory and made durable by a sync
+ * or an io_uring flush. file:// (swtpm's linear file) lives in store_linear.c. */
 #include "instance/store.h"
 
 #include <errno.h>
@@ -8,12 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <liburing.h>
 
 #include "crypto/container.h"
 #include "crypto/state_codec.h"
+#include "instance/store_linear.h"
+
+/* swtpm 0.8 retries a storage lock every 10 ms. */
+#define STORE_LOCK_RETRY_NS (10 * 1000 * 1000)
 
 /* swtpm requires strlen(dir) + 20 <= FILENAME_MAX (TPM_FILENAME_MAX). */
 #define STORE_FILENAME_RESERVE 20
@@ -87,34 +93,50 @@ static void store_record_set(struct store_pending *rec, enum store_op op, uint8_
 int store_init(struct store *st, const char *uri, bool tpm2, mode_t mode)
 {
 	const char *path, *env;
+	int r;
 
 	memset(st, 0, sizeof(*st));
 	st->dirfd = -1;
 	st->lockfd = -1;
+	st->lin.fd = -1;
+	st->journal.fd = -1;
 
 	if (!uri)
 		return -EINVAL;
-	if (strncmp(uri, "file://", 7) == 0)
-		return -ENOTSUP;
+	if (mode & ~(mode_t)0777)
+		return -EINVAL;
+	env = getenv("VTPM_NO_FSYNC");
+	st->fsync_disabled = env && strcmp(env, "1") == 0;
+	st->tpm2 = tpm2;
+	st->mode = mode;
+
+	if (strncmp(uri, "file://", 7) == 0) {
+		path = uri + 7;
+		if (*path == '\0' || strlen(path) >= FILENAME_MAX)
+			return -EINVAL;
+		/* The journal is a dir:// thing: the linear file is its own format. */
+		r = store_linear_init(st, path);
+		if (r < 0)
+			store_linear_fini(st);
+		return r;
+	}
 	if (strncmp(uri, "dir://", 6) != 0)
 		return -EINVAL;
 	path = uri + 6;
 	if (*path == '\0' || strlen(path) + STORE_FILENAME_RESERVE > FILENAME_MAX)
 		return -EINVAL;
-	if (mode & ~(mode_t)0777)
-		return -EINVAL;
 
 	st->dir = strdup(path);
 	if (!st->dir)
 		return -ENOMEM;
-	st->tpm2 = tpm2;
-	st->mode = mode;
-	env = getenv("VTPM_NO_FSYNC");
-	st->fsync_disabled = env && strcmp(env, "1") == 0;
 	env = getenv("VTPM_JOURNAL");
 	st->use_journal = !(env && strcmp(env, "0") == 0);
-	st->journal.fd = -1;
 	return 0;
+}
+
+bool store_is_linear(const struct store *st)
+{
+	return st->backend == STORE_BACKEND_LINEAR;
 }
 
 void store_fini(struct store *st)
@@ -136,9 +158,11 @@ void store_fini(struct store *st)
 	st->dirfd = -1;
 	free(st->dir);
 	st->dir = NULL;
+	if (store_is_linear(st))
+		store_linear_fini(st);
 }
 
-static int store_lock(int fd)
+int store_lock_fd(int fd)
 {
 	struct flock fl = {
 		.l_type = F_WRLCK,
@@ -163,18 +187,25 @@ static int store_lock(int fd)
 
 int store_prepare(struct store *st)
 {
-	int dfd = -1, lfd = -1, r;
+	int dfd = st->dirfd, lfd = -1, r;
 
-	if (st->dirfd >= 0 && st->lockfd >= 0)
+	if (store_is_linear(st))
+		return store_linear_prepare(st);
+	if (dfd >= 0 && (st->lockfd >= 0 || st->lock_deferred))
 		return 0;
 	if (!st->dir)
 		return -EINVAL;
 
 	/* The directory is never created (only CUSE does that, in its INIT). */
-	dfd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
-		r = -errno;
-		goto out;
+		dfd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			return -errno;
+	}
+	if (st->lock_deferred) {
+		/* Reading only: no .lock, and no journal (opening it may write). */
+		st->dirfd = dfd;
+		return 0;
 	}
 	lfd = openat(dfd, ".lock", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
 		     0660);
@@ -182,12 +213,13 @@ int store_prepare(struct store *st)
 		r = -errno;
 		goto out;
 	}
-	r = store_lock(lfd);
+	r = store_lock_fd(lfd);
 	if (r < 0)
 		goto out;
 
 	st->dirfd = dfd;
 	st->lockfd = lfd;
+	st->lock_was_held = true;
 	/* Without a usable journal every permall change rewrites swtpm's file,
 	 * which is slower but just as durable. */
 	if (st->use_journal && !st->journal_ok)
@@ -198,9 +230,48 @@ int store_prepare(struct store *st)
 out:
 	if (lfd >= 0)
 		close(lfd);
-	if (dfd >= 0)
+	if (dfd != st->dirfd)
 		close(dfd);
 	return r;
+}
+
+bool store_locked(const struct store *st)
+{
+	return store_is_linear(st) ? st->lin.locked : st->lockfd >= 0;
+}
+
+int store_lock(struct store *st)
+{
+	bool deferred = st->lock_deferred;
+	int r;
+
+	st->lock_deferred = false;
+	r = store_prepare(st);
+	if (r < 0) {
+		st->lock_deferred = deferred; /* still not ours: go on reading only */
+		return r;
+	}
+	st->relock_retries = 0;
+	return 0;
+}
+
+int store_lock_retry(struct store *st, unsigned retries)
+{
+	const struct timespec ts = { 0, STORE_LOCK_RETRY_NS };
+	int r;
+
+	for (unsigned tries = 0;; tries++) {
+		r = store_lock(st);
+		if (r != -EAGAIN || tries >= retries)
+			return r;
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Writing needs the lock: while deferred, the first write takes it. */
+static int store_prepare_write(struct store *st)
+{
+	return st->lock_deferred ? store_lock(st) : store_prepare(st);
 }
 
 /* The newest record for an item: pending beats inflight beats the disk. */
@@ -301,6 +372,14 @@ static int store_get_raw(struct store *st, enum store_item item, const uint8_t *
 		*owned = false;
 		return 0;
 	}
+	if (store_is_linear(st)) {
+		r = store_linear_read(st, item, &buf, len);
+		if (r < 0)
+			return r;
+		*data = buf;
+		*owned = true;
+		return 0;
+	}
 	r = store_prepare(st);
 	if (r < 0)
 		return r;
@@ -395,6 +474,12 @@ bool store_has_pending(const struct store *st)
 		if (st->pending[i].op != STORE_OP_NONE)
 			return true;
 	return false;
+}
+
+void store_drop_pending(struct store *st)
+{
+	for (int i = 0; i < STORE_NITEMS; i++)
+		store_record_clear(&st->pending[i]);
 }
 
 bool store_busy(const struct store *st)
@@ -492,9 +577,19 @@ int store_flush_sync(struct store *st)
 		return -EBUSY;
 	if (!store_has_pending(st))
 		return 0;
-	r = store_prepare(st);
+	r = store_prepare_write(st);
 	if (r < 0)
 		return r;
+	if (store_is_linear(st)) {
+		/* One pass over all records; on failure they all stay pending and
+		 * the retry starts again from the header on disk. */
+		r = store_linear_flush(st);
+		if (r < 0)
+			return r;
+		for (int i = 0; i < STORE_NITEMS; i++)
+			store_record_clear(&st->pending[i]);
+		return 0;
+	}
 
 	/* Records are only dropped once the directory fsync succeeded: a failure
 	 * anywhere leaves all of them pending, and redoing an already-renamed item
@@ -580,7 +675,13 @@ int store_flush_prep_uring(struct store *st, struct io_uring *ring, uint64_t tag
 		return -EBUSY;
 	if (!store_has_pending(st))
 		return 0;
-	r = store_prepare(st);
+	if (store_is_linear(st)) {
+		/* A few pwrites into one file and a single fdatasync: done here,
+		 * before the caller queues the response, so nothing is linked. */
+		r = store_flush_sync(st);
+		return r < 0 ? r : 0;
+	}
+	r = store_prepare_write(st);
 	if (r < 0)
 		return r;
 
@@ -767,7 +868,7 @@ int store_sync_out(struct store *st)
 	if (store_busy(st))
 		return -EBUSY;
 	r = store_flush_sync(st);
-	if (r < 0 || !st->journal_ok || !st->journal.dirty)
+	if (r < 0 || store_is_linear(st) || !st->journal_ok || !st->journal.dirty)
 		return r;
 	r = store_write_file(st, STORE_PERMALL, st->journal.current, st->journal.current_len);
 	if (r == 0 && !st->fsync_disabled && fsync(st->dirfd) < 0)
@@ -794,6 +895,8 @@ int store_item_size(struct store *st, enum store_item item, size_t *size)
 		*size = rec->len;
 		return 0;
 	}
+	if (store_is_linear(st))
+		return store_linear_size(st, item, size);
 	r = store_prepare(st);
 	if (r < 0)
 		return r;
@@ -807,5 +910,30 @@ int store_item_size(struct store *st, enum store_item item, size_t *size)
 	if (!S_ISREG(sb.st_mode))
 		return -EINVAL;
 	*size = (size_t)sb.st_size;
+	return 0;
+}
+
+int store_unlock(struct store *st)
+{
+	int r;
+
+	if (store_busy(st))
+		return -EBUSY;
+	/* Whoever takes the storage over reads swtpm's files: make them current. */
+	r = store_sync_out(st);
+	if (r < 0)
+		return r;
+	if (store_is_linear(st)) {
+		store_linear_unlock(st);
+	} else {
+		/* The journal is reopened (and re-validated against the permall file
+		 * the other owner may have replaced) when the lock is taken again. */
+		journal_close(&st->journal);
+		st->journal_ok = false;
+		if (st->lockfd >= 0)
+			close(st->lockfd);
+		st->lockfd = -1;
+	}
+	st->lock_deferred = true;
 	return 0;
 }

@@ -60,6 +60,12 @@ static uint32_t tpm_fatal_rc(const struct instance *inst)
 	return inst->cfg->tpm2 ? CTRL_RES_TPM2_FAILURE : TPM_FAIL;
 }
 
+/* --migration incoming and nothing has locked the storage yet. */
+static bool tpm_incoming_pending(const struct instance *inst)
+{
+	return inst->cfg->migration_incoming && !(inst->store_ready && inst->store.lock_was_held);
+}
+
 int instance_storage_prepare(struct instance *inst)
 {
 	char *uri = NULL;
@@ -88,13 +94,27 @@ int instance_storage_prepare(struct instance *inst)
 			log_printf("Unsupported backend or bad state location: %s\n", strerror(-r));
 			return r;
 		}
+		/* Nothing was locked before the first storage access. */
+		inst->store.lock_deferred = inst->cfg->migration_incoming;
 		inst->store_ready = true;
 	}
-	r = store_prepare(&inst->store);
+	/* swtpm 0.8: every storage initialisation (CMD_INIT, SET_STATEBLOB,
+	 * --print-states) locks, except while an incoming migration is pending;
+	 * after release-lock-outgoing this takes the lock back. */
+	if (tpm_incoming_pending(inst))
+		r = store_prepare(&inst->store);
+	else
+		r = store_lock(&inst->store);
 	if (r == -EAGAIN)
-		log_printf("Could not lock access to lockfile: %s\n", strerror(EAGAIN));
+		log_printf(store_is_linear(&inst->store)
+				   ? "Could not lock access to the state file: %s\n"
+				   : "Could not lock access to lockfile: %s\n",
+			   strerror(EAGAIN));
 	else if (r < 0)
-		log_printf("Could not open the state directory: %s\n", strerror(-r));
+		log_printf(store_is_linear(&inst->store)
+				   ? "Could not open the state file: %s\n"
+				   : "Could not open the state directory: %s\n",
+			   strerror(-r));
 	return r;
 }
 
@@ -231,6 +251,7 @@ int instance_init(struct instance *inst, const struct vtpm_config *cfg)
 	inst->cfg = cfg;
 	inst->store.dirfd = -1;
 	inst->store.lockfd = -1;
+	inst->store.lin.fd = -1;
 	if (TPMLIB_ChooseTPMVersion(cfg->tpm2 ? TPMLIB_TPM_VERSION_2 : TPMLIB_TPM_VERSION_1_2) !=
 	    TPM_SUCCESS) {
 		log_printf("Error: Could not choose TPM version.\n");
@@ -259,6 +280,11 @@ static void tpm_auto_shutdown(struct instance *inst)
 
 	if (!inst->running || !inst->cfg->tpm2 || inst->cfg->disable_auto_shutdown ||
 	    inst->last_was_shutdown)
+		return;
+	/* The storage is not ours (incoming state not received yet, or handed
+	 * to the migration destination): the NV write TPM2_Shutdown makes must
+	 * not reach it. swtpm 0.8 writes it anyway, over the new owner's state. */
+	if (inst->store_ready && inst->store.lock_deferred)
 		return;
 	memcpy(cmd, su_state, sizeof(cmd));
 	if (TPMLIB_Process(&inst->rspbuf, &rlen, &inst->rspbufsize, cmd, sizeof(cmd)) != 0 ||
@@ -292,14 +318,16 @@ uint32_t instance_start(struct instance *inst, uint32_t init_flags)
 		log_printf("Could not initialize the TPM: 0x%x\n", res);
 		return res;
 	}
-	if (init_flags & PTM_INIT_FLAG_DELETE_VOLATILE) {
-		/* The volatile state is consumed once it was loaded. */
+	/* The volatile state is consumed once it was loaded, unless the storage
+	 * is not ours yet (incoming migration): it belongs to its owner then. */
+	if ((init_flags & PTM_INIT_FLAG_DELETE_VOLATILE) && !inst->store.lock_deferred) {
 		if (store_delete(&inst->store, STORE_VOLATILE) < 0) {
 			TPMLIB_Terminate();
 			return TPM_FAIL;
 		}
 	}
 	inst->running = true;
+	inst->started_once = true;
 	inst->last_was_shutdown = false;
 	return TPM_SUCCESS;
 }
@@ -309,7 +337,12 @@ void instance_fini(struct instance *inst)
 	if (inst->running)
 		instance_stop(inst);
 	if (inst->store_ready) {
-		if (instance_sync_out(inst) < 0)
+		/* A process that never ran the TPM (a failed start: wrong key, locked
+		 * directory) leaves the files exactly as it found them, even if the
+		 * journal holds newer state from a crash: that is for the next
+		 * successful start to bring out. */
+		if (inst->started_once ? instance_sync_out(inst) < 0
+				       : store_flush_sync(&inst->store) < 0)
 			log_printf("Could not write the TPM state at exit\n");
 		store_fini(&inst->store);
 		inst->store_ready = false;
@@ -347,12 +380,37 @@ static void tpm_set_locality_cmd(struct instance *inst, const uint8_t *cmd, size
 	tpm_small_reply(inst, 0, rsp, rsplen);
 }
 
-int instance_process(struct instance *inst, const uint8_t *cmd, size_t len, const uint8_t **rsp,
-		     size_t *rsplen)
+/* swtpm 0.8: the first TPM command takes the storage lock when it is not held
+ * on purpose (pending incoming migration, or released after an outgoing one,
+ * then with 300 x 10 ms of retries so that a failed migration can fall back to
+ * us). Without it the command is not executed. swtpm then ends without an
+ * answer; we answer with the TPM's failure code and stay up (the transport
+ * owns the loop, and the seccomp filter has no kill() for a self-SIGTERM).
+ * Later commands try again, without the long wait. */
+static bool tpm_take_deferred_lock(struct instance *inst)
+{
+	int r;
+
+	if (!inst->store_ready || !inst->store.lock_deferred)
+		return true;
+	r = store_lock_retry(&inst->store, inst->store.relock_retries);
+	if (r == 0)
+		return true;
+	inst->store.relock_retries = 0;
+	log_printf("Could not lock the TPM state storage: %s\n", strerror(-r));
+	return false;
+}
+
+static int tpm_process(struct instance *inst, const uint8_t *cmd, size_t len, const uint8_t **rsp,
+		       size_t *rsplen, bool take_lock)
 {
 	uint32_t rlen = 0;
 	uint32_t code;
 
+	if (take_lock && !tpm_take_deferred_lock(inst)) {
+		tpm_small_reply(inst, tpm_fatal_rc(inst), rsp, rsplen);
+		return 0;
+	}
 	if (!inst->running) {
 		tpm_small_reply(inst, tpm_fatal_rc(inst), rsp, rsplen);
 		return 0;
@@ -381,6 +439,12 @@ int instance_process(struct instance *inst, const uint8_t *cmd, size_t len, cons
 	return 0;
 }
 
+int instance_process(struct instance *inst, const uint8_t *cmd, size_t len, const uint8_t **rsp,
+		     size_t *rsplen)
+{
+	return tpm_process(inst, cmd, len, rsp, rsplen, true);
+}
+
 int instance_startup_cmd(struct instance *inst)
 {
 	uint8_t cmd[12] = { 0x00, 0xc1, 0, 0, 0, 0x0c, 0, 0, 0, TPM12_ORD_STARTUP, 0, 0 };
@@ -407,6 +471,7 @@ int instance_startup_cmd(struct instance *inst)
 	}
 	cmd[10] = (uint8_t)(type >> 8);
 	cmd[11] = (uint8_t)type;
-	/* The TPM's answer is not inspected, as in swtpm. */
-	return instance_process(inst, cmd, sizeof(cmd), &rsp, &rsplen);
+	/* The TPM's answer is not inspected, as in swtpm, which also sends this
+	 * command without taking a deferred storage lock. */
+	return tpm_process(inst, cmd, sizeof(cmd), &rsp, &rsplen, false);
 }

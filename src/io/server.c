@@ -34,6 +34,7 @@ struct conn {
 	bool closing;
 	bool close_after_send;
 	bool exit_after_send;
+	int exit_status; /* of the process, with exit_after_send */
 	uint8_t *buf; /* assembled input; only touched outside active ops */
 	size_t cap, have;
 	/* Each recv lands here first, so the input buffer can move and shrink while
@@ -262,6 +263,7 @@ static void conn_send_done(struct loop *loop, struct loop_op *op, int res)
 		log_printf("Could not send the response: %s\n", strerror(-res));
 	if (c->exit_after_send) {
 		srv->quit = true;
+		srv->exit_code = c->exit_status;
 		c->exit_after_send = false;
 	}
 	if (c->closing || res < 0 || c->close_after_send) {
@@ -414,6 +416,7 @@ static bool ctrl_process_one(struct server *srv)
 	}
 	log_hexdump("Ctrl Rsp", out, outlen);
 	c->exit_after_send = rsp.exit_after;
+	c->exit_status = rsp.exit_status;
 	conn_send(c, out, outlen, true);
 	conn_arm_recv(c);
 	return true;

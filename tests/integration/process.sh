@@ -10,9 +10,9 @@ is_ours() { "$SWTPM_EXE" --version 2>/dev/null | grep -q vtpmd; }
 # --- capabilities (ours: the swtpm 0.8 feature list of what we implement)
 if is_ours; then
 	ok "$SWTPM_EXE" socket --print-capabilities
-	assert_eq '{ "type": "swtpm", "features": [ "tpm-1.2", "tpm-2.0", "tpm-send-command-header", "flags-opt-startup", "flags-opt-disable-auto-shutdown", "ctrl-opt-terminate", "cmdarg-seccomp", "cmdarg-key-fd", "cmdarg-pwd-fd", "cmdarg-print-states", "nvram-backend-dir" ], "version": "0.8.0" }' "$OUT" "print-capabilities (TPM 1.2)"
+	assert_eq '{ "type": "swtpm", "features": [ "tpm-1.2", "tpm-2.0", "tpm-send-command-header", "flags-opt-startup", "flags-opt-disable-auto-shutdown", "ctrl-opt-terminate", "cmdarg-seccomp", "cmdarg-key-fd", "cmdarg-pwd-fd", "cmdarg-print-states", "cmdarg-migration", "nvram-backend-dir", "nvram-backend-file" ], "version": "0.8.0" }' "$OUT" "print-capabilities (TPM 1.2)"
 	ok "$SWTPM_EXE" socket --tpm2 --print-cap
-	assert_contains '"nvram-backend-dir", "rsa-keysize-1024", "rsa-keysize-2048", "rsa-keysize-3072" ]' "$OUT" "print-capabilities --tpm2"
+	assert_contains '"nvram-backend-file", "rsa-keysize-1024", "rsa-keysize-2048", "rsa-keysize-3072" ]' "$OUT" "print-capabilities --tpm2"
 fi
 
 # --- option errors: a message on stderr and exit status 1, nothing started

@@ -404,6 +404,7 @@ Test(cli, usage_layout)
 		"\n--server type=unixio[,path=path][,fd=fd][,mode=0...][,uid=uid][,gid=gid]\n",
 		"\n--flags [not-need-init][,startup-clear|startup-state|startup-deactivated|startup-none]"
 		"[,disable-auto-shutdown]\n",
+		"\n--migration [incoming][,release-lock-outgoing]\n",
 		"\n-r|--runas <user>: ",
 		"\n--tpm2           : ",
 		"\n--seccomp action=none|kill|log\n",
@@ -456,13 +457,21 @@ Test(cli, abbreviations)
 	expect_ok();
 	cr_assert(R.cfg.print_capabilities);
 
-	RUN("--tpms", "dir=/x", "--ser", "type=unixio,path=/s", "--mig", "pwdfile=/p", "--run", "root",
-	    "--terminat", "--se", "action=none");
+	/* --migration (swtpm 0.8) makes --mig ambiguous, as in swtpm 0.8 */
+	RUN("--tpms", "dir=/x", "--mig", "pwdfile=/p");
+	expect_getopt_fail("socket: option '--mig' is ambiguous; possibilities: '--migration-key' "
+			   "'--migration'\n");
+	RUN("--migration-k", "pwdfile=/p", "--migration", "incoming", "--migr", "pwdfile=/q");
+	expect_getopt_fail("socket: option '--migr' is ambiguous; possibilities: '--migration-key' "
+			   "'--migration'\n");
+
+	RUN("--tpms", "dir=/x", "--ser", "type=unixio,path=/s", "--migration-", "pwdfile=/p", "--run",
+	    "root", "--terminat", "--se", "action=none");
 	cr_assert_eq(R.rc, 1, "--se is ambiguous (server, seccomp)");
 	expect_getopt_fail("socket: option '--se' is ambiguous; possibilities: '--server' '--seccomp'\n");
 
-	RUN("--tpms", "dir=/x", "--ser", "type=unixio,path=/s", "--mig", "pwdfile=/p", "--run", "root",
-	    "--terminat", "--secc", "action=none", "--k", "fd=4", "--lo", "level=2");
+	RUN("--tpms", "dir=/x", "--ser", "type=unixio,path=/s", "--migration-", "pwdfile=/p", "--run",
+	    "root", "--terminat", "--secc", "action=none", "--k", "fd=4", "--lo", "level=2");
 	cr_assert_eq(R.rc, 1, "--lo is ambiguous (log, locality)");
 	cr_assert_eq(strncmp(R.err, "socket: option '--lo' is ambiguous; possibilities: '--log' '--locality'\n", 71), 0);
 
@@ -1078,17 +1087,38 @@ Test(cli, tpmstate)
 	cr_assert_eq(R.cfg.state_mode, 0600);
 	cr_assert(R.cfg.state_mode_set);
 
-	/* only the directory backend exists so far; others are refused up front */
+	/* the directory and the linear file backend; others are refused up front */
 	RUN("--tpmstate", "backend-uri=dir:///var/lib/tpm");
 	expect_ok();
 	cr_assert_str_eq(R.cfg.state_uri, "dir:///var/lib/tpm");
 	RUN("--tpmstate", "backend-uri=file:///var/lib/tpm.img");
-	expect_fail("Error: unsupported backend URI 'file:///var/lib/tpm.img' (only dir://PATH is "
-		    "supported).\n");
+	expect_ok();
+	cr_assert_str_eq(R.cfg.state_uri, "file:///var/lib/tpm.img");
+	RUN("--tpmstate", "backend-uri=file://rel/tpm.img,mode=0600");
+	expect_ok();
+	cr_assert_str_eq(R.cfg.state_uri, "file://rel/tpm.img");
+	cr_assert_eq(R.cfg.state_mode, 0600, "parsed, though the file backend ignores it");
+	RUN("--tpmstate", "backend-uri=file:///dev/loop0");
+	expect_ok();
+	cr_assert_str_eq(R.cfg.state_uri, "file:///dev/loop0");
 	RUN("--tpmstate", "backend-uri=bogus://x,mode=0");
-	expect_fail("Error: unsupported backend URI 'bogus://x' (only dir://PATH is supported).\n");
+	expect_fail("Error: unsupported backend URI 'bogus://x' (only dir://PATH and file://PATH "
+		    "are supported).\n");
+	RUN("--tpmstate", "backend-uri=rbd://pool/img");
+	expect_fail("Error: unsupported backend URI 'rbd://pool/img' (only dir://PATH and "
+		    "file://PATH are supported).\n");
+	RUN("--tpmstate", "backend-uri=/tmp/x.img");
+	expect_fail("Error: unsupported backend URI '/tmp/x.img' (only dir://PATH and file://PATH "
+		    "are supported).\n");
 	RUN("--tpmstate", "backend-uri=dir://");
 	cr_assert_eq(R.rc, 1);
+	RUN("--tpmstate", "backend-uri=file://");
+	expect_fail("Error: unsupported backend URI 'file://' (only dir://PATH and file://PATH "
+		    "are supported).\n");
+	/* dir= still wins over a file:// backend-uri */
+	RUN("--tpmstate", "backend-uri=file:///b.img,dir=/a");
+	expect_ok();
+	cr_assert_str_eq(R.cfg.state_uri, "dir:///a");
 	RUN("--tpmstate", "backend-uri=dir:///x,mode=0");
 	expect_ok();
 	cr_assert_eq(R.cfg.state_mode, 0);
@@ -1327,6 +1357,61 @@ Test(cli, flags_precedence)
 	cr_assert(R.cfg.not_need_init);
 }
 
+Test(cli, migration)
+{
+	RUN("--tpmstate", "dir=/a");
+	expect_ok();
+	cr_assert_not(R.cfg.migration_incoming);
+	cr_assert_not(R.cfg.migration_release_lock_outgoing);
+
+	RUN("--migration", "incoming");
+	expect_ok();
+	cr_assert(R.cfg.migration_incoming);
+	cr_assert_not(R.cfg.migration_release_lock_outgoing);
+
+	RUN("--migration", "release-lock-outgoing");
+	expect_ok();
+	cr_assert_not(R.cfg.migration_incoming);
+	cr_assert(R.cfg.migration_release_lock_outgoing);
+
+	RUN("--migration", "incoming,release-lock-outgoing", "--tpmstate", "backend-uri=file:///x");
+	expect_ok();
+	cr_assert(R.cfg.migration_incoming);
+	cr_assert(R.cfg.migration_release_lock_outgoing);
+
+	RUN("--migration", "incoming=false,release-lock-outgoing=true");
+	expect_ok();
+	cr_assert_not(R.cfg.migration_incoming);
+	cr_assert(R.cfg.migration_release_lock_outgoing);
+
+	/* nothing given is allowed, the last --migration wins */
+	RUN("--migration", "");
+	expect_ok();
+	cr_assert_not(R.cfg.migration_incoming);
+	RUN("--migration", "incoming", "--migration", "release-lock-outgoing");
+	expect_ok();
+	cr_assert_not(R.cfg.migration_incoming);
+	cr_assert(R.cfg.migration_release_lock_outgoing);
+}
+
+Test(cli, migration_errors)
+{
+	RUN("--migration", "outgoing");
+	expect_fail("Error parsing migration options: Unknown option 'outgoing'\n");
+	RUN("--migration", "incoming,bogus=1");
+	expect_fail("Error parsing migration options: Unknown option 'bogus=1'\n");
+	RUN("--migration");
+	expect_getopt_fail("socket: option '--migration' requires an argument\n");
+	/* checked after --flags, as in swtpm 0.8 */
+	RUN("--migration", "bogus", "--flags", "bogus");
+	expect_fail("Error parsing flags options: Unknown option 'bogus'\n");
+	/* --print-states and --print-capabilities do not look at it */
+	RUN("--print-states", "--tpmstate", "dir=/a", "--migration", "bogus");
+	expect_ok();
+	RUN("--print-capabilities", "--migration", "bogus");
+	expect_ok();
+}
+
 Test(cli, flags_errors)
 {
 	RUN("--flags", "startup-bogus");
@@ -1519,7 +1604,8 @@ static char *caps_line(bool tpm2)
 static const char caps_common[] =
 	"{ \"type\": \"swtpm\", \"features\": [ \"tpm-1.2\", \"tpm-2.0\", "
 	"\"tpm-send-command-header\", \"flags-opt-startup\", \"flags-opt-disable-auto-shutdown\", "
-	"\"ctrl-opt-terminate\", \"cmdarg-seccomp\", \"cmdarg-key-fd\", \"cmdarg-pwd-fd\", \"cmdarg-print-states\", \"nvram-backend-dir\"";
+	"\"ctrl-opt-terminate\", \"cmdarg-seccomp\", \"cmdarg-key-fd\", \"cmdarg-pwd-fd\", \"cmdarg-print-states\", "
+	"\"cmdarg-migration\", \"nvram-backend-dir\", \"nvram-backend-file\"";
 
 Test(caps, tpm12_exact)
 {
@@ -1569,9 +1655,11 @@ Test(caps, only_implemented_features)
 {
 	char *s = caps_line(true);
 
-	/* the linear file backend and --migration are not implemented yet */
-	cr_assert_null(strstr(s, "nvram-backend-file"));
-	cr_assert_null(strstr(s, "cmdarg-migration"));
+	/* swtpm 0.8's list of what is implemented here: no --chroot, no profiles */
+	cr_assert_not_null(strstr(s, "\"cmdarg-print-states\", \"cmdarg-migration\", "
+				     "\"nvram-backend-dir\", \"nvram-backend-file\""));
+	cr_assert_null(strstr(s, "cmdarg-chroot"));
+	cr_assert_null(strstr(s, "tpmstate-opt-lock"));
 	cr_assert_eq(strchr(s, '\n'), s + strlen(s) - 1, "exactly one line");
 	free(s);
 }

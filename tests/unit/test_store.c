@@ -255,7 +255,14 @@ Test(store, init_errors)
 	char longuri[4200];
 
 	cr_assert_eq(store_init(&st, NULL, true, 0640), -EINVAL);
-	cr_assert_eq(store_init(&st, "file:///tmp/x.img", true, 0640), -ENOTSUP);
+	/* file:// is the linear backend (test_store_linear.c); no I/O at init */
+	cr_assert_eq(store_init(&st, "file:///tmp/vtpm-no-such-dir/x.img", true, 0640), 0);
+	cr_assert(store_is_linear(&st));
+	cr_assert_eq(st.lin.fd, -1);
+	cr_assert_null(st.dir);
+	store_fini(&st);
+	cr_assert_eq(store_init(&st, "file://", true, 0640), -EINVAL);
+	store_fini(&st);
 	cr_assert_eq(store_init(&st, "/tmp/x", true, 0640), -EINVAL);
 	cr_assert_eq(store_init(&st, "dir://", true, 0640), -EINVAL);
 	cr_assert_eq(store_init(&st, "dirx:///tmp", true, 0640), -EINVAL);
@@ -419,6 +426,100 @@ Test(store, lock_conflict_in_same_process)
 	store_fini(&a);
 	cr_assert_eq(store_prepare(&b), 0);
 	store_fini(&b);
+}
+
+/* swtpm 0.8 lock rules (--migration): deferred, explicit lock, unlock. */
+Test(store, deferred_lock_reads_only)
+{
+	struct store a, b;
+	uint8_t *p = pattern(40, 21), *got;
+	size_t len;
+
+	init_store(&a, true, 0640);
+	a.lock_deferred = true;
+	cr_assert_eq(store_prepare(&a), 0);
+	cr_assert_geq(a.dirfd, 0);
+	cr_assert_eq(a.lockfd, -1);
+	cr_assert_not(store_locked(&a));
+	cr_assert_not(file_exists(".lock"), "nothing created while deferred");
+	cr_assert_eq(store_load(&a, STORE_PERMALL, &got, &len), -ENOENT);
+
+	/* the owner writes; the deferred store reads it */
+	init_store(&b, true, 0640);
+	cr_assert_eq(store_save(&b, STORE_PERMALL, p, 40), 0);
+	cr_assert_eq(store_flush_sync(&b), 0);
+	cr_assert_eq(store_load(&a, STORE_PERMALL, &got, &len), 0);
+	cr_assert_eq(len, 40);
+	cr_assert_arr_eq(got, p, 40);
+	free(got);
+
+	/* writing needs the lock */
+	cr_assert_eq(store_save(&a, STORE_VOLATILE, p, 40), 0);
+	cr_assert_eq(store_flush_sync(&a), -EAGAIN);
+	cr_assert(store_has_pending(&a));
+	cr_assert(a.lock_deferred);
+	cr_assert_eq(store_lock(&a), -EAGAIN);
+	cr_assert_eq(store_lock_retry(&a, 2), -EAGAIN);
+	cr_assert_not(a.lock_was_held);
+	cr_assert_eq(store_unlock(&b), 0);
+	cr_assert_not(store_locked(&b));
+	cr_assert_eq(store_flush_sync(&a), 0, "the write took the free lock");
+	cr_assert(store_locked(&a));
+	cr_assert_not(a.lock_deferred);
+	cr_assert(a.lock_was_held);
+	assert_file_is("tpm2-00.volatilestate", p, 40);
+	/* b reads on without the lock, but cannot write any more */
+	cr_assert_eq(store_load(&b, STORE_VOLATILE, &got, &len), 0);
+	free(got);
+	cr_assert_eq(store_delete(&b, STORE_VOLATILE), 0);
+	cr_assert_eq(store_flush_sync(&b), -EAGAIN);
+	store_drop_pending(&b);
+	cr_assert_not(store_has_pending(&b));
+	store_fini(&a);
+	store_fini(&b);
+	free(p);
+}
+
+Test(store, unlock_brings_swtpm_files_up_to_date)
+{
+	struct store a, b;
+	uint8_t *p1 = pattern(100, 22), *p2 = pattern(120, 23), *got;
+	size_t len;
+
+	setenv("VTPM_JOURNAL", "1", 1);
+	init_store(&a, true, 0640);
+	cr_assert_eq(store_save(&a, STORE_PERMALL, p1, 100), 0);
+	cr_assert_eq(store_flush_sync(&a), 0);
+	cr_assert(a.journal_ok);
+	cr_assert_eq(store_save(&a, STORE_PERMALL, p2, 120), 0);
+	cr_assert_eq(store_flush_sync(&a), 0);
+	cr_assert(a.journal.dirty, "the second write went to the journal");
+	assert_file_is("tpm2-00.permall", p1, 100);
+
+	cr_assert_eq(store_unlock(&a), 0);
+	assert_file_is("tpm2-00.permall", p2, 120);
+	cr_assert_not(a.journal_ok);
+	cr_assert_eq(a.lockfd, -1);
+	cr_assert(a.lock_deferred);
+	cr_assert_eq(store_load(&a, STORE_PERMALL, &got, &len), 0, "read from the file");
+	cr_assert_eq(len, 120);
+	free(got);
+
+	/* someone else can take the directory now */
+	init_store(&b, true, 0640);
+	cr_assert_eq(store_prepare(&b), 0);
+	cr_assert_eq(store_lock(&a), -EAGAIN);
+	store_fini(&b);
+	cr_assert_eq(store_lock(&a), 0);
+	cr_assert(a.journal_ok, "journal reopened with the lock");
+	cr_assert_eq(store_load(&a, STORE_PERMALL, &got, &len), 0);
+	cr_assert_eq(len, 120);
+	cr_assert_arr_eq(got, p2, 120);
+	free(got);
+	store_fini(&a);
+	unsetenv("VTPM_JOURNAL");
+	free(p1);
+	free(p2);
 }
 
 Test(store, lock_held_by_posix_locker)
