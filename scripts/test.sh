@@ -17,8 +17,7 @@ if [ $# -eq 0 ]; then
       -Dwerror=true >/dev/null || rc=1
   fi
   if ninja -C build-asan >/dev/null; then
-    meson test -C build-asan --print-errorlogs --num-processes 2 --suite unit \
-      --test-args=--verbose=0 || rc=1
+    meson test -C build-asan --print-errorlogs --num-processes 2 --suite unit || rc=1
     logs+=(build-asan/meson-logs/testlog.json)
   else
     echo "ASan build failed"
