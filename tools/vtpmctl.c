@@ -38,6 +38,8 @@ static void ctl_usage(FILE *f)
 		"  destroy ID [--purge]\n"
 		"  list\n"
 		"  status ID\n"
+		"  export ID FILE [--encrypted]   save the TPM state of a running instance\n"
+		"  import ID FILE         load a state FILE into an instance (started if stopped)\n"
 		"  events                 print events until interrupted\n"
 		"  version\n"
 		"SWTPM_ARGS is a `swtpm socket` command line (\"socket\" may be left out).\n"
@@ -531,6 +533,86 @@ static int ctl_destroy(struct ctl_conn *c, int argc, char **argv)
 	return 0;
 }
 
+/* vtpmd resolves paths in its own working directory: send an absolute one. */
+static char *ctl_abspath(const char *file)
+{
+	char cwd[4096];
+	char *out;
+
+	if (file[0] == '/')
+		return strdup(file);
+	if (!getcwd(cwd, sizeof(cwd)))
+		return NULL;
+	out = malloc(strlen(cwd) + strlen(file) + 2);
+	if (out)
+		sprintf(out, "%s/%s", cwd, file);
+	return out;
+}
+
+static void ctl_print_blobs(json_object *ret)
+{
+	json_object *b;
+
+	if (json_object_object_get_ex(ret, "blobs", &b))
+		printf(" (permanent %lld, volatile %lld, savestate %lld bytes)",
+		       (long long)ctl_int(b, "permanent", 0), (long long)ctl_int(b, "volatile", 0),
+		       (long long)ctl_int(b, "savestate", 0));
+}
+
+/* export ID FILE [--encrypted] / import ID FILE */
+static int ctl_state(struct ctl_conn *c, int argc, char **argv)
+{
+	bool exp = strcmp(argv[0], "export") == 0, encrypted = false;
+	const char *id = NULL, *file = NULL;
+	json_object *args, *ret;
+	char *path;
+
+	for (int i = 1; i < argc; i++) {
+		if (exp && strcmp(argv[i], "--encrypted") == 0)
+			encrypted = true;
+		else if (!id && argv[i][0] != '-')
+			id = argv[i];
+		else if (!file && argv[i][0] != '-')
+			file = argv[i];
+		else {
+			fprintf(stderr, "vtpmctl: %s: unexpected '%s'\n", argv[0], argv[i]);
+			return 2;
+		}
+	}
+	if (!id || !file) {
+		fprintf(stderr, "vtpmctl: %s needs an ID and a FILE\n", argv[0]);
+		return 2;
+	}
+	path = ctl_abspath(file);
+	if (!path) {
+		fprintf(stderr, "vtpmctl: cannot resolve %s: %s\n", file, strerror(errno));
+		return 1;
+	}
+	args = ctl_id_args(id);
+	json_object_object_add(args, "file", json_object_new_string(path));
+	if (encrypted)
+		json_object_object_add(args, "encrypted", json_object_new_boolean(true));
+	ret = ctl_call(c, exp ? "export-state" : "import-state", args);
+	if (!ret) {
+		free(path);
+		return 1;
+	}
+	if (ctl_json) {
+		ctl_print_json(ret);
+	} else {
+		if (exp)
+			printf("exported %s to %s, %lld bytes", id, path,
+			       (long long)ctl_int(ret, "bytes", 0));
+		else
+			printf("imported %s into %s", path, id);
+		ctl_print_blobs(ret);
+		printf("\n");
+	}
+	free(path);
+	json_object_put(ret);
+	return 0;
+}
+
 static int ctl_events(struct ctl_conn *c)
 {
 	json_object *ret = ctl_call(c, "subscribe", NULL), *msg;
@@ -630,7 +712,8 @@ int main(int argc, char **argv)
 	/* check the command before connecting, so usage errors need no vtpmd */
 	if (strcmp(cmd, "create") && strcmp(cmd, "start") && strcmp(cmd, "stop") &&
 	    strcmp(cmd, "restart") && strcmp(cmd, "destroy") && strcmp(cmd, "list") &&
-	    strcmp(cmd, "status") && strcmp(cmd, "events") && strcmp(cmd, "version")) {
+	    strcmp(cmd, "status") && strcmp(cmd, "events") && strcmp(cmd, "version") &&
+	    strcmp(cmd, "export") && strcmp(cmd, "import")) {
 		fprintf(stderr, "vtpmctl: unknown command '%s'\n", cmd);
 		ctl_usage(stderr);
 		return 2;
@@ -642,6 +725,10 @@ int main(int argc, char **argv)
 	if ((!strcmp(cmd, "list") || !strcmp(cmd, "events") || !strcmp(cmd, "version")) &&
 	    ctl_need(argc, 1, cmd) < 0)
 		return 2;
+	if ((!strcmp(cmd, "export") || !strcmp(cmd, "import")) && argc < 3) {
+		fprintf(stderr, "vtpmctl: %s needs an ID and a FILE\n", cmd);
+		return 2;
+	}
 	if (ctl_connect(&c) < 0)
 		return 1;
 
@@ -649,6 +736,8 @@ int main(int argc, char **argv)
 		rc = ctl_create(&c, argc, argv);
 	} else if (strcmp(cmd, "destroy") == 0) {
 		rc = ctl_destroy(&c, argc, argv);
+	} else if (strcmp(cmd, "export") == 0 || strcmp(cmd, "import") == 0) {
+		rc = ctl_state(&c, argc, argv);
 	} else if (strcmp(cmd, "events") == 0) {
 		rc = ctl_events(&c);
 	} else if (strcmp(cmd, "list") == 0) {

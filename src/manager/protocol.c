@@ -75,6 +75,19 @@ static const struct proto_arg proto_args_destroy[] = {
 	{ NULL, json_type_null, false },
 };
 
+static const struct proto_arg proto_args_export[] = {
+	{ "id", json_type_string, true },
+	{ "file", json_type_string, false },
+	{ "encrypted", json_type_boolean, false },
+	{ NULL, json_type_null, false },
+};
+static const struct proto_arg proto_args_import[] = {
+	{ "id", json_type_string, true },
+	{ "file", json_type_string, false },
+	{ "data", json_type_string, false },
+	{ NULL, json_type_null, false },
+};
+
 static const struct proto_cmd_spec proto_cmds[] = {
 	{ "create", PROTO_CMD_CREATE, proto_args_create },
 	{ "start", PROTO_CMD_START, proto_args_id },
@@ -86,6 +99,8 @@ static const struct proto_cmd_spec proto_cmds[] = {
 	{ "query-version", PROTO_CMD_QUERY_VERSION, proto_args_none },
 	{ "subscribe", PROTO_CMD_SUBSCRIBE, proto_args_none },
 	{ "unsubscribe", PROTO_CMD_UNSUBSCRIBE, proto_args_none },
+	{ "export-state", PROTO_CMD_EXPORT_STATE, proto_args_export },
+	{ "import-state", PROTO_CMD_IMPORT_STATE, proto_args_import },
 };
 
 static const char *proto_type_name(json_type t)
@@ -248,6 +263,30 @@ static int proto_parse_args(json_object *args, struct proto_req *req, struct pro
 				      "Parameter 'restart' must be 'always', 'on-failure' or 'never'");
 			return -EINVAL;
 		}
+	}
+	if (args && json_object_object_get_ex(args, "encrypted", &v))
+		req->encrypted = json_object_get_boolean(v);
+	if (args && json_object_object_get_ex(args, "file", &v)) {
+		/* vtpmd's working directory means nothing to the client */
+		if (proto_cstr(v, &s, &len) < 0 || len == 0 || s[0] != '/' || len >= 4096) {
+			proto_err_set(err, PROTO_ERR_ARG,
+				      "Parameter 'file' must be an absolute path (no NUL, < 4096 bytes)");
+			return -EINVAL;
+		}
+		req->file = s;
+	}
+	if (args && json_object_object_get_ex(args, "data", &v)) {
+		if (proto_cstr(v, &s, &len) < 0) {
+			proto_err_set(err, PROTO_ERR_ARG, "Parameter 'data' contains a NUL character");
+			return -EINVAL;
+		}
+		req->data = s;
+		req->datalen = len;
+	}
+	if (req->cmd == PROTO_CMD_IMPORT_STATE && !req->file == !req->data) {
+		proto_err_set(err, PROTO_ERR_ARG,
+			      "import-state needs exactly one of 'file' and 'data'");
+		return -EINVAL;
 	}
 	if (req->cmd == PROTO_CMD_CREATE && args && json_object_object_get_ex(args, "argv", &v))
 		return proto_parse_argv(v, req, err);

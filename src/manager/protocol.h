@@ -30,6 +30,10 @@
 #define PROTO_ERR_TOOLONG "MessageTooLong"
 #define PROTO_ERR_PERM "PermissionDenied"
 #define PROTO_ERR_BUSY "TooManyClients"
+/* export-state/import-state: the state file is malformed or corrupt */
+#define PROTO_ERR_BADFILE "InvalidStateFile"
+/* export-state/import-state: the instance's ctrl channel failed or refused */
+#define PROTO_ERR_CTRL "ControlChannelError"
 
 /* Event names. */
 #define PROTO_EV_STARTED "instance-started"
@@ -59,6 +63,8 @@ enum proto_cmd {
 	PROTO_CMD_QUERY_VERSION,
 	PROTO_CMD_SUBSCRIBE,
 	PROTO_CMD_UNSUBSCRIBE,
+	PROTO_CMD_EXPORT_STATE,
+	PROTO_CMD_IMPORT_STATE,
 };
 
 struct proto_error {
@@ -78,6 +84,10 @@ struct proto_req {
 	bool start;   /* create */
 	bool purge;   /* destroy */
 	enum proto_policy policy; /* create */
+	const char *file;  /* export-state/import-state: absolute path or NULL */
+	const char *data;  /* import-state: base64 state file or NULL */
+	size_t datalen;
+	bool encrypted;	   /* export-state */
 };
 
 /* Parse one line (without its newline). 0: *req is ready. 1: the line is

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -24,8 +25,10 @@
 #include "instance/cli.h"
 #include "instance/config.h"
 #include "instance/log.h"
+#include "manager/migrate.h"
 #include "manager/mgmt.h"
 #include "manager/registry.h"
+#include "manager/statefile.h"
 #include "manager/supervisor.h"
 #include "vtpm/ctrl_proto.h"
 
@@ -59,6 +62,8 @@ struct sup_waiter {
 	uint64_t client;
 	json_object *reqid;
 	enum proto_cmd cmd;
+	uint8_t *file; /* import-state: the validated state file, owned */
+	size_t filelen;
 };
 
 struct sup_inst {
@@ -71,6 +76,7 @@ struct sup_inst {
 	gid_t gid;
 	char comm[16];
 	bool invalid; /* the stored command line no longer parses */
+	bool tpm2;    /* --tpm2: what an imported state file must hold */
 
 	enum sup_state st;
 	pid_t pid;
@@ -186,6 +192,13 @@ static void sup_ep_free(struct sup_ep *e)
 	memset(e, 0, sizeof(*e));
 }
 
+static void sup_waiter_free(struct sup_waiter *w)
+{
+	json_object_put(w->reqid);
+	free(w->file);
+	free(w);
+}
+
 static void sup_free(struct sup_inst *in)
 {
 	struct sup_waiter *w;
@@ -194,8 +207,7 @@ static void sup_free(struct sup_inst *in)
 		return;
 	while ((w = in->waiters)) {
 		in->waiters = w->next;
-		json_object_put(w->reqid);
-		free(w);
+		sup_waiter_free(w);
 	}
 	if (in->ctrl_fd >= 0)
 		close(in->ctrl_fd);
@@ -351,13 +363,14 @@ static void sup_event_pid(struct sup_inst *in, const char *name, pid_t pid, bool
 	sup_event(in, name, d);
 }
 
-static void sup_wait(struct sup_inst *in, uint64_t client, const struct proto_req *req)
+static struct sup_waiter *sup_wait(struct sup_inst *in, uint64_t client,
+				    const struct proto_req *req)
 {
 	struct sup_waiter *w = calloc(1, sizeof(*w)), **pp;
 
 	if (!w) {
 		mgmt_reply_error(in->m, client, req->id, PROTO_ERR_GENERIC, "out of memory");
-		return;
+		return NULL;
 	}
 	w->client = client;
 	w->reqid = req->id ? json_object_get(req->id) : NULL;
@@ -366,7 +379,11 @@ static void sup_wait(struct sup_inst *in, uint64_t client, const struct proto_re
 	for (pp = &in->waiters; *pp; pp = &(*pp)->next)
 		;
 	*pp = w;
+	return w;
 }
+
+static void sup_import_now(struct sup_inst *in, uint64_t client, json_object *reqid,
+			   const uint8_t *file, size_t filelen);
 
 /* Answer every waiter whose wish is now settled. */
 static void sup_settle(struct sup_inst *in)
@@ -400,13 +417,29 @@ static void sup_settle(struct sup_inst *in)
 				done = true;
 			}
 			break;
+		case PROTO_CMD_IMPORT_STATE:
+			/* started for the import: do it now that the ctrl channel listens */
+			if (in->st == SUP_RUNNING) {
+				sup_import_now(in, w->client, w->reqid, w->file, w->filelen);
+				done = true;
+			} else if ((in->st == SUP_FAILED || in->st == SUP_STOPPED) &&
+				   in->then == THEN_NONE) {
+				sup_fmt(desc, sizeof(desc),
+					"instance '%s' did not start for the import (it was not "
+					"touched): %s",
+					in->conf.id,
+					in->st == SUP_STOPPED ? "it was stopped while starting"
+					: in->last_error);
+				mgmt_reply_error(in->m, w->client, w->reqid, PROTO_ERR_START, desc);
+				done = true;
+			}
+			break;
 		default:
 			break;
 		}
 		if (done) {
 			*pp = w->next;
-			json_object_put(w->reqid);
-			free(w);
+			sup_waiter_free(w);
 		} else {
 			pp = &w->next;
 		}
@@ -539,6 +572,7 @@ static int sup_parse_argv(struct sup_inst *in, char *why, size_t whylen)
 		sup_fmt(why, whylen, "--runas: user '%s' does not exist", cfg.runas);
 	} else {
 		ret = 0;
+		in->tpm2 = cfg.tpm2;
 		in->own_state = cfg.state_uri == NULL;
 		in->own_pidfile = cfg.pid_file == NULL;
 		sup_ep_free(&in->server);
@@ -703,11 +737,11 @@ static void sup_ctrl_close(struct sup_inst *in)
 	in->ctrl_fd = -1;
 }
 
-static int sup_ctrl_open(struct sup_inst *in)
+/* The address to reach the instance's ctrl channel at. -ENOENT: it has none. */
+static int sup_ctrl_addr(const struct sup_inst *in, struct sockaddr_storage *ssp, socklen_t *slenp)
 {
 	struct sockaddr_storage ss;
 	socklen_t slen;
-	int fd;
 
 	memset(&ss, 0, sizeof(ss));
 	if (in->ctrl.type == SOCK_UNIXIO && in->ctrl.path) {
@@ -743,6 +777,20 @@ static int sup_ctrl_open(struct sup_inst *in)
 	} else {
 		return -ENOENT;
 	}
+	*ssp = ss;
+	*slenp = slen;
+	return 0;
+}
+
+static int sup_ctrl_open(struct sup_inst *in)
+{
+	struct sockaddr_storage ss;
+	socklen_t slen;
+	int fd, r;
+
+	r = sup_ctrl_addr(in, &ss, &slen);
+	if (r < 0)
+		return r;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -887,8 +935,7 @@ static void sup_do_destroy(struct sup_inst *in)
 		while ((w = in->waiters)) {
 			in->waiters = w->next;
 			mgmt_reply_error(m, w->client, w->reqid, PROTO_ERR_GENERIC, desc);
-			json_object_put(w->reqid);
-			free(w);
+			sup_waiter_free(w);
 		}
 		return;
 	}
@@ -900,8 +947,7 @@ static void sup_do_destroy(struct sup_inst *in)
 			mgmt_reply(m, w->client, w->reqid, NULL);
 		else
 			mgmt_reply_error(m, w->client, w->reqid, PROTO_ERR_NOTFOUND, desc);
-		json_object_put(w->reqid);
-		free(w);
+		sup_waiter_free(w);
 	}
 	/* Freed later: another event of this batch may still point at it. */
 	sup_unlink(m, in);
@@ -1503,6 +1549,305 @@ static void sup_cmd_destroy(struct sup_inst *in, const struct proto_req *req, ui
 	}
 }
 
+/* ---- export-state / import-state ---- */
+
+/* An inline export (no "file") must fit the reply queue of a client
+ * (MGMT_MAX_OUT) once base64 grows it by 4/3. */
+#define SUP_EXPORT_INLINE_MAX (512u * 1024u)
+
+static json_object *sup_blob_sizes(const size_t len[SF_NBLOBS])
+{
+	json_object *o = json_object_new_object();
+
+	for (uint32_t t = 1; o && t <= SF_NBLOBS; t++)
+		json_object_object_add(o, sf_type_name(t), json_object_new_int64((int64_t)len[t - 1]));
+	return o;
+}
+
+/* Both commands talk to the TPM over the ctrl channel, which lives in the
+ * instance process. 0, or an error reply was sent. */
+static int sup_mig_check(struct sup_inst *in, const struct proto_req *req, uint64_t client,
+			 struct sockaddr_storage *ss, socklen_t *slen)
+{
+	char why[400];
+
+	if (sup_ctrl_addr(in, ss, slen) < 0) {
+		sup_fmt(why, sizeof(why),
+			"instance '%s' has no usable ctrl channel (--ctrl type=unixio,path=... or "
+			"type=tcp,port=...): %s needs one",
+			in->conf.id, req->name);
+		mgmt_reply_error(in->m, client, req->id, PROTO_ERR_STATE, why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void sup_cmd_export(struct sup_inst *in, const struct proto_req *req, uint64_t client)
+{
+	struct sockaddr_storage ss;
+	socklen_t slen;
+	struct mig_blobs b;
+	struct sf_state st;
+	json_object *ret;
+	uint8_t *file = NULL;
+	size_t filelen = 0;
+	char why[512];
+	int r;
+
+	if (sup_mig_check(in, req, client, &ss, &slen) < 0)
+		return;
+	/* The blobs come from the TPM itself (that is what makes the volatile
+	 * state consistent); starting a stopped instance just to read it would
+	 * run its start-up (TPM2_Startup with --flags startup-*), i.e. change
+	 * the state being exported. */
+	if (in->st != SUP_RUNNING) {
+		sup_fmt(why, sizeof(why),
+			"instance '%s' is %s: export-state reads the state from the running TPM "
+			"over its ctrl channel; start it first",
+			in->conf.id, sup_state_name(in));
+		mgmt_reply_error(in->m, client, req->id, PROTO_ERR_STATE, why);
+		return;
+	}
+	r = mig_export((struct sockaddr *)&ss, slen, req->encrypted, &b, why, sizeof(why));
+	if (r < 0) {
+		char desc[600];
+
+		sup_fmt(desc, sizeof(desc), "export of '%s' failed: %s", in->conf.id, why);
+		mgmt_reply_error(in->m, client, req->id, PROTO_ERR_CTRL, desc);
+		return;
+	}
+	memset(&st, 0, sizeof(st));
+	st.tpm2 = in->tpm2;
+	st.created = (int64_t)time(NULL);
+	sup_fmt(st.source_id, sizeof(st.source_id), "%s", in->conf.id);
+	for (int i = 0; i < SF_NBLOBS; i++) {
+		st.blobs[i].type = (uint32_t)(i + 1);
+		st.blobs[i].flags = b.flags[i];
+		st.blobs[i].data = b.data[i];
+		st.blobs[i].len = b.len[i];
+	}
+	r = sf_encode(&st, &file, &filelen);
+	if (r < 0) {
+		sup_fmt(why, sizeof(why), "cannot encode the state file: %s", strerror(-r));
+		mgmt_reply_error(in->m, client, req->id, PROTO_ERR_GENERIC, why);
+		goto out;
+	}
+	ret = json_object_new_object();
+	if (!ret)
+		goto nomem;
+	json_object_object_add(ret, "id", json_object_new_string(in->conf.id));
+	if (req->file) {
+		r = sf_write_file(req->file, file, filelen);
+		if (r < 0) {
+			json_object_put(ret);
+			sup_fmt(why, sizeof(why), "cannot write %s: %s", req->file, strerror(-r));
+			mgmt_reply_error(in->m, client, req->id, PROTO_ERR_GENERIC, why);
+			goto out;
+		}
+		json_object_object_add(ret, "file", json_object_new_string(req->file));
+	} else {
+		char *b64;
+
+		if (filelen > SUP_EXPORT_INLINE_MAX) {
+			json_object_put(ret);
+			sup_fmt(why, sizeof(why),
+				"the state file is %zu bytes, more than %u for an inline export: "
+				"give 'file'",
+				filelen, SUP_EXPORT_INLINE_MAX);
+			mgmt_reply_error(in->m, client, req->id, PROTO_ERR_ARG, why);
+			goto out;
+		}
+		b64 = malloc(4 * ((filelen + 2) / 3) + 1);
+		if (!b64) {
+			json_object_put(ret);
+			goto nomem;
+		}
+		EVP_EncodeBlock((unsigned char *)b64, file, (int)filelen);
+		json_object_object_add(ret, "data", json_object_new_string(b64));
+		free(b64);
+	}
+	json_object_object_add(ret, "bytes", json_object_new_int64((int64_t)filelen));
+	json_object_object_add(ret, "encrypted", json_object_new_boolean(req->encrypted));
+	json_object_object_add(ret, "blobs", sup_blob_sizes(b.len));
+	log_printf("instance %s: state exported (%zu bytes)%s%s\n", in->conf.id, filelen,
+		   req->file ? " to " : "", req->file ? req->file : "");
+	mgmt_reply(in->m, client, req->id, ret);
+	goto out;
+nomem:
+	mgmt_reply_error(in->m, client, req->id, PROTO_ERR_GENERIC, "out of memory");
+out:
+	free(file);
+	mig_blobs_free(&b);
+}
+
+/* Strict base64 (RFC 4648, with padding, no whitespace). 0 or -EINVAL. */
+static int sup_unbase64(const char *in, size_t len, uint8_t **out, size_t *outlen)
+{
+	size_t pad = 0;
+	uint8_t *buf;
+	int n;
+
+	if (len == 0 || len % 4 || len > (size_t)INT_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		char c = in[i];
+
+		if (c == '=' && i >= len - 2) {
+			pad++;
+			continue;
+		}
+		if (pad || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			     (c >= '0' && c <= '9') || c == '+' || c == '/'))
+			return -EINVAL;
+	}
+	buf = malloc(len / 4 * 3 + 1);
+	if (!buf)
+		return -ENOMEM;
+	n = EVP_DecodeBlock(buf, (const unsigned char *)in, (int)len);
+	if (n < 0 || (size_t)n < pad) {
+		free(buf);
+		return -EINVAL;
+	}
+	*out = buf;
+	*outlen = (size_t)n - pad;
+	return 0;
+}
+
+static void sup_import_now(struct sup_inst *in, uint64_t client, json_object *reqid,
+			   const uint8_t *file, size_t filelen)
+{
+	struct sockaddr_storage ss;
+	socklen_t slen;
+	struct sf_state st;
+	json_object *ret;
+	size_t len[SF_NBLOBS];
+	char why[512], desc[700];
+	bool restored;
+	int r;
+
+	/* validated when the request came; the instance may have been re-created
+	 * since, so its TPM version and ctrl channel are checked again */
+	r = sf_decode(file, filelen, in->tpm2 ? 1 : 0, &st, why, sizeof(why));
+	if (r < 0) {
+		sup_fmt(desc, sizeof(desc), "invalid state file: %s", why);
+		mgmt_reply_error(in->m, client, reqid, PROTO_ERR_BADFILE, desc);
+		return;
+	}
+	if (sup_ctrl_addr(in, &ss, &slen) < 0) {
+		mgmt_reply_error(in->m, client, reqid, PROTO_ERR_STATE,
+				 "the instance has no usable ctrl channel");
+		return;
+	}
+	r = mig_import((struct sockaddr *)&ss, slen, &st, &restored, why, sizeof(why));
+	if (r < 0) {
+		sup_fmt(desc, sizeof(desc), "import into '%s' failed: %s%s", in->conf.id, why,
+			restored ? "; the TPM was re-initialised on its own stored state (its "
+				   "volatile state is lost: it needs TPM2_Startup, as after a reset)"
+				 : "; the TPM could not be re-initialised: restart the instance");
+		log_printf("instance %s: %s\n", in->conf.id, desc);
+		mgmt_reply_error(in->m, client, reqid, PROTO_ERR_CTRL, desc);
+		return;
+	}
+	for (int i = 0; i < SF_NBLOBS; i++)
+		len[i] = st.blobs[i].len;
+	log_printf("instance %s: state imported (from '%s', %zu bytes)\n", in->conf.id,
+		   st.source_id, filelen);
+	ret = json_object_new_object();
+	if (!ret) {
+		mgmt_reply_error(in->m, client, reqid, PROTO_ERR_GENERIC, "out of memory");
+		return;
+	}
+	json_object_object_add(ret, "id", json_object_new_string(in->conf.id));
+	json_object_object_add(ret, "source-id",
+			       st.source_id[0] ? json_object_new_string(st.source_id) : NULL);
+	json_object_object_add(ret, "created", json_object_new_int64(st.created));
+	json_object_object_add(ret, "blobs", sup_blob_sizes(len));
+	mgmt_reply(in->m, client, reqid, ret);
+}
+
+static void sup_cmd_import(struct sup_inst *in, const struct proto_req *req, uint64_t client)
+{
+	struct sockaddr_storage ss;
+	socklen_t slen;
+	struct sup_waiter *w;
+	struct sf_state st;
+	uint8_t *file = NULL;
+	size_t filelen = 0;
+	char why[512], desc[700];
+	int r;
+
+	/* everything about the file is checked before the instance is touched */
+	if (req->file) {
+		r = sf_read_file(req->file, &file, &filelen);
+		if (r < 0) {
+			sup_fmt(desc, sizeof(desc), "cannot read %s: %s", req->file,
+				r == -EFBIG ? "larger than any vtpmd state file"
+				: r == -EINVAL ? "not a regular file" : strerror(-r));
+			mgmt_reply_error(in->m, client, req->id,
+					 r == -EFBIG ? PROTO_ERR_BADFILE : PROTO_ERR_ARG, desc);
+			return;
+		}
+	} else {
+		r = sup_unbase64(req->data, req->datalen, &file, &filelen);
+		if (r < 0) {
+			mgmt_reply_error(in->m, client, req->id,
+					 r == -ENOMEM ? PROTO_ERR_GENERIC : PROTO_ERR_ARG,
+					 r == -ENOMEM ? "out of memory"
+						      : "Parameter 'data' is not valid base64");
+			return;
+		}
+	}
+	r = sf_decode(file, filelen, in->tpm2 ? 1 : 0, &st, why, sizeof(why));
+	if (r < 0) {
+		sup_fmt(desc, sizeof(desc), "invalid state file%s%s: %s (instance '%s' not touched)",
+			req->file ? " " : "", req->file ? req->file : "", why, in->conf.id);
+		mgmt_reply_error(in->m, client, req->id, PROTO_ERR_BADFILE, desc);
+		goto out;
+	}
+	if (sup_mig_check(in, req, client, &ss, &slen) < 0)
+		goto out;
+	switch (in->st) {
+	case SUP_RUNNING:
+		sup_import_now(in, client, req->id, file, filelen);
+		goto out;
+	case SUP_STOPPED:
+	case SUP_FAILED:
+		if (in->invalid) {
+			sup_fmt(desc, sizeof(desc), "instance '%s' cannot be started: %s",
+				in->conf.id, in->last_error);
+			mgmt_reply_error(in->m, client, req->id, PROTO_ERR_STATE, desc);
+			goto out;
+		}
+		/* The ctrl channel lives in the instance process: start it (as
+		 * `start` would), then STOP/SET/INIT once it listens. */
+		w = sup_wait(in, client, req);
+		if (!w)
+			goto out;
+		w->file = file;
+		w->filelen = filelen;
+		file = NULL;
+		in->nhist = 0;
+		sup_spawn(in, true);
+		sup_settle(in);
+		goto out;
+	case SUP_STARTING:
+		w = sup_wait(in, client, req);
+		if (w) {
+			w->file = file;
+			w->filelen = filelen;
+			file = NULL;
+		}
+		goto out;
+	default:
+		sup_fmt(desc, sizeof(desc), "instance '%s' is %s: try again once it is running "
+			"or stopped", in->conf.id, sup_state_name(in));
+		mgmt_reply_error(in->m, client, req->id, PROTO_ERR_STATE, desc);
+		goto out;
+	}
+out:
+	free(file);
+}
+
 static json_object *sup_list(struct mgr *m)
 {
 	json_object *a = json_object_new_array();
@@ -1546,6 +1891,12 @@ void sup_command(struct mgr *m, const struct proto_req *req, uint64_t client)
 		break;
 	case PROTO_CMD_DESTROY:
 		sup_cmd_destroy(in, req, client);
+		break;
+	case PROTO_CMD_EXPORT_STATE:
+		sup_cmd_export(in, req, client);
+		break;
+	case PROTO_CMD_IMPORT_STATE:
+		sup_cmd_import(in, req, client);
 		break;
 	default:
 		mgmt_reply_error(m, client, req->id, PROTO_ERR_GENERIC, "not an instance command");

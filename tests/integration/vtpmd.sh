@@ -147,7 +147,14 @@ def bad_input(path, root):
         (b'{"execute":"list","bogus":1}\n', 'InvalidRequest'),
         (b'{"execute":"list","arguments":[]}\n', 'InvalidRequest'),
         (b'{"execute":"no-such-command","id":3}\n', 'CommandNotFound'),
-        (b'{"execute":"export-state","arguments":{"id":"i1"}}\n', 'CommandNotFound'),
+        (b'{"execute":"export-state","arguments":{"id":"i1","file":"rel/x"}}\n', 'InvalidArgument'),
+        (b'{"execute":"import-state","arguments":{"id":"i1"}}\n', 'InvalidArgument'),
+        (b'{"execute":"import-state","arguments":{"id":"i1","file":"/x","data":"AAAA"}}\n',
+         'InvalidArgument'),
+        (b'{"execute":"import-state","arguments":{"id":"i1","data":"not base64!"}}\n',
+         'InvalidArgument'),
+        (b'{"execute":"import-state","arguments":{"id":"i1","data":"AAAA"}}\n', 'InvalidStateFile'),
+        (b'{"execute":"migrate","arguments":{"id":"i1"}}\n', 'CommandNotFound'),
         (b'{"execute":"start"}\n', 'InvalidArgument'),
         (b'{"execute":"start","arguments":{"id":7}}\n', 'InvalidArgument'),
         (b'{"execute":"destroy","arguments":{"id":"i1","purge":"yes"}}\n', 'InvalidArgument'),
@@ -281,6 +288,10 @@ def main():
         r = tpm(path, 0x8001, 0x17e, struct.pack('>IHB3s', 1, 0xb, 3, b'\0\0\1'))
         print(r[-32:].hex())
         sys.exit(0 if rc_of(r) == 0 else 1)
+    if op == 'startup':
+        r = tpm(path, 0x8001, 0x144, struct.pack('>H', 0))
+        print('0x%x' % rc_of(r))
+        sys.exit(0 if rc_of(r) == 0 else 1)
     if op == 'nvdefine':
         pub = struct.pack('>IHIHH', NV, 0xb, 0x00060006, 0, 16)
         r = tpm(path, 0x8002, 0x12a, struct.pack('>I', 0x40000001) + PW + struct.pack('>H', 0) +
@@ -296,6 +307,32 @@ def main():
         sys.exit(0 if rc_of(r) == 0 else 1)
     if op == 'ctrl':
         print('%d' % ctrl(path, int(sys.argv[3], 0)))
+        sys.exit(0)
+    if op == 'inline':                  # SRC_SOCK SRC_ID DST_SOCK DST_ID
+        req = {'execute': 'export-state', 'arguments': {'id': sys.argv[3]}}
+        lines, _ = mgmt_lines(path, [json.dumps(req).encode() + b'\n'], wait=15)
+        if not lines or 'return' not in lines[0]:
+            print('export: %r' % lines); sys.exit(1)
+        data = lines[0]['return']['data']
+        import base64
+        if not base64.b64decode(data).startswith(b'{"format":"vtpmd-state",'):
+            print('inline export is not a state file'); sys.exit(1)
+        req = {'execute': 'import-state', 'arguments': {'id': sys.argv[5], 'data': data}}
+        lines, _ = mgmt_lines(sys.argv[4], [json.dumps(req).encode() + b'\n'], wait=15)
+        print(json.dumps(lines))
+        sys.exit(0 if lines and 'return' in lines[0] else 1)
+    if op == 'corrupt':                 # FILE OUT MODE
+        b = open(path, 'rb').read()
+        mode = sys.argv[4]
+        if mode == 'flip':
+            b = b[:-1] + bytes([b[-1] ^ 1])
+        elif mode == 'trunc':
+            b = b[:-10]
+        elif mode == 'version':
+            b = b.replace(b'"version":1,', b'"version":2,', 1)
+        elif mode == 'magic':
+            b = b'X' + b[1:]
+        open(sys.argv[3], 'wb').write(b)
         sys.exit(0)
     if op == 'badinput':
         sys.exit(1 if bad_input(path, sys.argv[3]) else 0)
@@ -556,6 +593,140 @@ assert_no_file "$SOCK"
 ok "${PY[@]}" random "$S/i8.sock"
 vtpmd_start
 assert_eq running "$(field i8 'd["state"]')" "i8 after a graceful vtpmd restart"
+
+# ---------------------------------------------------------------- export / import
+
+# An export from this vtpmd, imported by a second vtpmd (another state root and
+# socket, as on another host): NV index and PCR 16 (volatile state) survive.
+t=$SECONDS
+mig_args() { # NAME DIR
+	echo socket --tpm2 --server "type=unixio,path=$2/$1.sock" \
+		--ctrl "type=unixio,path=$2/$1.ctrl" --flags not-need-init,startup-clear
+}
+# shellcheck disable=SC2046
+ok "${CTL[@]}" create m1 --start -- $(mig_args m1 "$S")
+ok "${PY[@]}" extend "$S/m1.sock" 0badc0de0badc0de0badc0de0badc0de0badc0de0badc0de0badc0de0badc0de
+ok "${PY[@]}" pcrread "$S/m1.sock"
+pcr_m1=$OUT
+ok "${PY[@]}" nvdefine "$S/m1.sock"
+ok "${PY[@]}" nvwrite "$S/m1.sock" 00112233445566778899aabbccddeeff
+pm1=$(field m1 'd["pid"]')
+ok "${CTL[@]}" export m1 "$TMPD/m1.state"
+assert_contains "exported m1" "$OUT" "export output"
+assert_mode 600 "$TMPD/m1.state"
+assert_eq '{"format":"vtpmd-state",' "$(head -c 24 "$TMPD/m1.state")" "state file magic"
+# the source keeps running, with its state
+assert_eq "running $pm1" "$("${CTL[@]}" --json status m1 | jget 'd["state"], d["pid"]')" "m1 after export"
+ok "${PY[@]}" pcrread "$S/m1.sock"
+assert_eq "$pcr_m1" "$OUT" "PCR 16 of the source after export"
+ok "${CTL[@]}" --json export m1 "$TMPD/m1-enc.state" --encrypted
+expect_fail "${CTL[@]}" export nosuch "$TMPD/x.state"
+assert_contains "InstanceNotFound" "$ERR" "export of an unknown id"
+
+ROOT2=$TMPD/root2
+S2=$TMPD/s2
+SOCK2=$TMPD/vtpmd2.sock
+CTL2=("$VTPMCTL_EXE" --socket "$SOCK2" --timeout 60)
+mkdir -p "$S2"
+"$VTPMD_EXE" --socket "$SOCK2" --state-root "$ROOT2" --log "file=$TMPD/vtpmd2.log" \
+	</dev/null >>"$TMPD/vtpmd2.log" 2>&1 &
+VTPMD_PIDS+=("$!")
+VTPMD2_PID=$!
+for ((i = 0; i < 100; i++)); do
+	"${CTL2[@]}" version >/dev/null 2>&1 && break
+	sleep 0.05
+done
+ok "${CTL2[@]}" version
+# shellcheck disable=SC2046
+ok "${CTL2[@]}" create m1 --start -- $(mig_args m1 "$S2")
+pd1=$("${CTL2[@]}" --json status m1 | jget 'd["pid"]')
+expect_fail "${PY[@]}" nvread "$S2/m1.sock"
+ok "${PY[@]}" pcrread "$S2/m1.sock"
+pcr_fresh=$OUT
+[ "$pcr_fresh" != "$pcr_m1" ] || fail "PCR 16 of a fresh TPM equals the extended one"
+# malformed files: refused before the instance is touched
+for mode in flip trunc version magic; do
+	ok "${PY[@]}" corrupt "$TMPD/m1.state" "$TMPD/bad-$mode.state" "$mode"
+	expect_fail "${CTL2[@]}" import m1 "$TMPD/bad-$mode.state"
+	assert_contains "InvalidStateFile" "$ERR" "import of a corrupt file ($mode)"
+done
+assert_contains "checksum mismatch" "$("${CTL2[@]}" import m1 "$TMPD/bad-flip.state" 2>&1 || true)" "bad checksum"
+assert_contains "truncated" "$("${CTL2[@]}" import m1 "$TMPD/bad-trunc.state" 2>&1 || true)" "truncated file"
+assert_contains "version 2" "$("${CTL2[@]}" import m1 "$TMPD/bad-version.state" 2>&1 || true)" "bad version"
+expect_fail "${CTL2[@]}" import m1 "$TMPD/does-not-exist.state"
+assert_eq "running $pd1" "$("${CTL2[@]}" --json status m1 | jget 'd["state"], d["pid"]')" "m1 after refused imports"
+ok "${PY[@]}" pcrread "$S2/m1.sock"
+assert_eq "$pcr_fresh" "$OUT" "PCR 16 after refused imports"
+expect_fail "${PY[@]}" nvread "$S2/m1.sock"
+# the real import, into a running instance: it keeps its process
+ok "${CTL2[@]}" import m1 "$TMPD/m1.state"
+assert_contains "imported" "$OUT" "import output"
+assert_eq "running $pd1" "$("${CTL2[@]}" --json status m1 | jget 'd["state"], d["pid"]')" "m1 after import"
+ok "${PY[@]}" nvread "$S2/m1.sock"
+assert_eq 00112233445566778899aabbccddeeff "$OUT" "NV index after import"
+ok "${PY[@]}" pcrread "$S2/m1.sock"
+assert_eq "$pcr_m1" "$OUT" "PCR 16 after import"
+# into a stopped instance (started for it), from an inline (base64) export
+# shellcheck disable=SC2046
+ok "${CTL2[@]}" create m2 -- $(mig_args m2 "$S2")
+ok "${PY[@]}" inline "$SOCK" m1 "$SOCK2" m2
+assert_eq running "$("${CTL2[@]}" --json status m2 | jget 'd["state"]')" "m2 after import"
+ok "${PY[@]}" nvread "$S2/m2.sock"
+assert_eq 00112233445566778899aabbccddeeff "$OUT" "NV index after an inline import"
+ok "${PY[@]}" pcrread "$S2/m2.sock"
+assert_eq "$pcr_m1" "$OUT" "PCR 16 after an inline import"
+# the state-key-encrypted variant imports too (no --key on either side)
+ok "${CTL2[@]}" import m2 "$TMPD/m1-enc.state"
+# refusals: no ctrl channel, a stopped source, another TPM version
+ok "${CTL2[@]}" create m3 --start -- socket --tpm2 --server "type=unixio,path=$S2/m3.sock" \
+	--flags not-need-init,startup-clear
+expect_fail "${CTL2[@]}" export m3 "$TMPD/m3.state"
+assert_contains "no usable ctrl channel" "$ERR" "export without --ctrl"
+expect_fail "${CTL2[@]}" import m3 "$TMPD/m1.state"
+assert_contains "no usable ctrl channel" "$ERR" "import without --ctrl"
+ok "${CTL2[@]}" stop m2
+expect_fail "${CTL2[@]}" export m2 "$TMPD/m2.state"
+assert_contains "InvalidState" "$ERR" "export of a stopped instance"
+assert_no_file "$TMPD/m2.state"
+ok "${CTL2[@]}" create m4 -- socket --server "type=unixio,path=$S2/m4.sock" \
+	--ctrl "type=unixio,path=$S2/m4.ctrl"
+expect_fail "${CTL2[@]}" import m4 "$TMPD/m1.state"
+assert_contains "TPM 2.0 state, the instance is a TPM 1.2" "$ERR" "TPM version check"
+assert_eq stopped "$("${CTL2[@]}" --json status m4 | jget 'd["state"]')" "m4 not started by a refused import"
+# with --migration-key: the blobs stay encrypted with it in the file, and a
+# destination without the key refuses them after CMD_STOP, so vtpmd brings
+# the TPM back on its own state (needing TPM2_Startup, as after a reset)
+printf '000102030405060708090a0b0c0d0e0f' >"$TMPD/mig.key"
+chmod 600 "$TMPD/mig.key"
+# shellcheck disable=SC2046
+ok "${CTL[@]}" create k1 --start -- $(mig_args k1 "$S") --migration-key "file=$TMPD/mig.key,format=hex"
+ok "${PY[@]}" nvdefine "$S/k1.sock"
+ok "${PY[@]}" nvwrite "$S/k1.sock" ffeeddccbbaa99887766554433221100
+ok "${CTL[@]}" export k1 "$TMPD/k1.state"
+# shellcheck disable=SC2046
+ok "${CTL2[@]}" create k1 --start -- $(mig_args k1 "$S2")
+pk=$("${CTL2[@]}" --json status k1 | jget 'd["pid"]')
+expect_fail "${CTL2[@]}" import k1 "$TMPD/k1.state"
+assert_contains "ControlChannelError" "$ERR" "import without the migration key"
+assert_contains "TPM_KEYNOTFOUND" "$ERR" "import without the migration key"
+assert_contains "re-initialised on its own stored state" "$ERR" "recovery after a failed import"
+assert_eq "running $pk" "$("${CTL2[@]}" --json status k1 | jget 'd["state"], d["pid"]')" "k1 after a failed import"
+ok "${PY[@]}" startup "$S2/k1.sock"
+ok "${PY[@]}" random "$S2/k1.sock"
+expect_fail "${PY[@]}" nvread "$S2/k1.sock"
+# shellcheck disable=SC2046
+ok "${CTL2[@]}" create k2 --start -- $(mig_args k2 "$S2") --migration-key "file=$TMPD/mig.key,format=hex"
+ok "${CTL2[@]}" import k2 "$TMPD/k1.state"
+ok "${PY[@]}" nvread "$S2/k2.sock"
+assert_eq ffeeddccbbaa99887766554433221100 "$OUT" "NV index after an import with the migration key"
+ok "${CTL[@]}" destroy k1
+for id in m1 m2 m3 m4 k1 k2; do
+	ok "${CTL2[@]}" destroy "$id"
+done
+kill -TERM "$VTPMD2_PID"
+wait "$VTPMD2_PID" 2>/dev/null || fail "the second vtpmd did not exit cleanly"
+ok "${CTL[@]}" destroy m1
+info "export/import: NV and PCR state moved to a second vtpmd; corrupt files refused ($((SECONDS - t)) s)"
 
 # ---------------------------------------------------------------- destroy
 

@@ -217,12 +217,45 @@ Test(mgr_protocol, unknown_command_echoes_id)
 {
 	expect_err("{\"execute\":\"nope\",\"id\":\"abc\"}", PROTO_ERR_NOCMD, "nope");
 	cr_expect_str_eq(json_object_get_string(R.id), "abc");
-	/* commands that come later must not exist yet */
-	expect_err("{\"execute\":\"export-state\",\"arguments\":{\"id\":\"x\"}}", PROTO_ERR_NOCMD,
+	expect_err("{\"execute\":\"migrate\",\"arguments\":{\"id\":\"x\"}}", PROTO_ERR_NOCMD,
 		   NULL);
-	expect_err("{\"execute\":\"import-state\"}", PROTO_ERR_NOCMD, NULL);
 	expect_err("{\"execute\":\"LIST\"}", PROTO_ERR_NOCMD, NULL);
 	expect_err("{\"execute\":\"\"}", PROTO_ERR_NOCMD, NULL);
+}
+
+Test(mgr_protocol, export_import_state)
+{
+	cr_assert_eq(parse("{\"execute\":\"export-state\",\"arguments\":{\"id\":\"x\"}}"), 0);
+	cr_expect_eq(R.cmd, PROTO_CMD_EXPORT_STATE);
+	cr_expect_null(R.file);
+	cr_expect(!R.encrypted);
+	cr_assert_eq(parse("{\"execute\":\"export-state\",\"arguments\":{\"id\":\"x\","
+			   "\"file\":\"/tmp/s\",\"encrypted\":true}}"),
+		     0);
+	cr_expect_str_eq(R.file, "/tmp/s");
+	cr_expect(R.encrypted);
+	cr_assert_eq(parse("{\"execute\":\"import-state\",\"arguments\":{\"id\":\"x\","
+			   "\"data\":\"AAAA\"}}"),
+		     0);
+	cr_expect_eq(R.cmd, PROTO_CMD_IMPORT_STATE);
+	cr_expect_str_eq(R.data, "AAAA");
+	cr_expect_eq(R.datalen, 4);
+	expect_err("{\"execute\":\"import-state\",\"arguments\":{\"id\":\"x\"}}", PROTO_ERR_ARG,
+		   "exactly one");
+	expect_err("{\"execute\":\"import-state\",\"arguments\":{\"id\":\"x\",\"file\":\"/a\","
+		   "\"data\":\"AAAA\"}}",
+		   PROTO_ERR_ARG, "exactly one");
+	expect_err("{\"execute\":\"export-state\",\"arguments\":{\"id\":\"x\",\"file\":\"rel\"}}",
+		   PROTO_ERR_ARG, "absolute");
+	expect_err("{\"execute\":\"export-state\",\"arguments\":{\"id\":\"x\",\"file\":\"\"}}",
+		   PROTO_ERR_ARG, "absolute");
+	expect_err("{\"execute\":\"export-state\",\"arguments\":{\"id\":\"x\",\"data\":\"A\"}}",
+		   PROTO_ERR_ARG, "unexpected");
+	expect_err("{\"execute\":\"import-state\",\"arguments\":{\"id\":\"x\",\"encrypted\":true,"
+		   "\"file\":\"/a\"}}",
+		   PROTO_ERR_ARG, "unexpected");
+	expect_err("{\"execute\":\"export-state\",\"arguments\":{\"file\":\"/a\"}}", PROTO_ERR_ARG,
+		   "missing");
 }
 
 Test(mgr_protocol, id_echoed_on_argument_errors)
