@@ -1,5 +1,5 @@
-/* Command line of `swtpm`: interface dispatch, `swtpm socket` options into a
- * struct vtpm_config, the --help text and the --print-capabilities line.
+/* Command line of `swtpm`: interface dispatch, `swtpm socket` and `swtpm chardev`
+ * options into a struct vtpm_config, the --help texts and --print-capabilities.
  *
  * Like swtpm, getopt only records each option's argument (the last one wins)
  * and the sub-option strings are validated afterwards in swtpm's start-up
@@ -45,6 +45,7 @@ enum cli_longopt {
 	CLI_OPT_MIGRATION,
 	CLI_OPT_PRINT_CAPS,
 	CLI_OPT_PRINT_STATES,
+	CLI_OPT_VTPM_PROXY,
 };
 
 static const char cli_socket_shortopts[] = "dhp:f:tr:";
@@ -63,6 +64,33 @@ static const struct option cli_socket_longopts[] = {
 	{ "key", required_argument, NULL, CLI_OPT_KEY },
 	{ "migration-key", required_argument, NULL, CLI_OPT_MIGRATION_KEY },
 	{ "pid", required_argument, NULL, CLI_OPT_PID },
+	{ "flags", required_argument, NULL, CLI_OPT_FLAGS },
+	{ "runas", required_argument, NULL, 'r' },
+	{ "seccomp", required_argument, NULL, CLI_OPT_SECCOMP },
+	{ "migration", required_argument, NULL, CLI_OPT_MIGRATION },
+	{ "print-capabilities", no_argument, NULL, CLI_OPT_PRINT_CAPS },
+	{ "print-states", no_argument, NULL, CLI_OPT_PRINT_STATES },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* chardev: socket's options minus -p/-t/--server, plus -c and --vtpm-proxy
+ * (cli.md §4.1). */
+static const char cli_chardev_shortopts[] = "dhc:f:r:";
+
+static const struct option cli_chardev_longopts[] = {
+	{ "chardev", required_argument, NULL, 'c' },
+	{ "fd", required_argument, NULL, 'f' },
+	{ "daemon", no_argument, NULL, 'd' },
+	{ "ctrl", required_argument, NULL, CLI_OPT_CTRL },
+	{ "tpmstate", required_argument, NULL, CLI_OPT_TPMSTATE },
+	{ "tpm2", no_argument, NULL, CLI_OPT_TPM2 },
+	{ "log", required_argument, NULL, CLI_OPT_LOG },
+	{ "locality", required_argument, NULL, CLI_OPT_LOCALITY },
+	{ "key", required_argument, NULL, CLI_OPT_KEY },
+	{ "migration-key", required_argument, NULL, CLI_OPT_MIGRATION_KEY },
+	{ "pid", required_argument, NULL, CLI_OPT_PID },
+	{ "vtpm-proxy", no_argument, NULL, CLI_OPT_VTPM_PROXY },
 	{ "flags", required_argument, NULL, CLI_OPT_FLAGS },
 	{ "runas", required_argument, NULL, 'r' },
 	{ "seccomp", required_argument, NULL, CLI_OPT_SECCOMP },
@@ -154,12 +182,12 @@ static void cli_overview(FILE *out, const char *prog)
 	fprintf(out,
 		"Software TPM 1.2 / TPM 2 emulator (swtpm compatible), served over a choice of interfaces.\n"
 		"\n"
-		"Usage: %s socket [options]\n"
+		"Usage: %s socket|chardev [options]\n"
 		"       %s -v|--version\n"
 		"\n"
-		"Run '%s socket --help' to list the options of the socket interface.\n"
+		"Run '%s socket --help' or '%s chardev --help' to list an interface's options.\n"
 		"Run '%s --version' to show the version.\n",
-		prog, prog, prog, prog);
+		prog, prog, prog, prog, prog);
 }
 
 struct cli_help_entry {
@@ -170,19 +198,47 @@ struct cli_help_entry {
 /* 19 columns of indentation + 60 of text */
 #define CLI_HELP_TEXT_WIDTH 60
 
-static const struct cli_help_entry cli_socket_help[] = {
-	{ "-p|--port <port>",
+/* Help entries by name, so that each interface can list them in its own order. */
+enum cli_help_id {
+	CLI_H_PORT,
+	CLI_H_FD,
+	CLI_H_TERMINATE,
+	CLI_H_DAEMON,
+	CLI_H_CTRL,
+	CLI_H_MIGKEY_FILE,
+	CLI_H_MIGKEY_PWD,
+	CLI_H_LOG,
+	CLI_H_KEY_FILE,
+	CLI_H_KEY_PWD,
+	CLI_H_LOCALITY,
+	CLI_H_PID,
+	CLI_H_TPMSTATE,
+	CLI_H_SERVER_TCP,
+	CLI_H_SERVER_UNIXIO,
+	CLI_H_FLAGS,
+	CLI_H_MIGRATION,
+	CLI_H_RUNAS,
+	CLI_H_TPM2,
+	CLI_H_SECCOMP,
+	CLI_H_PRINT_CAPS,
+	CLI_H_PRINT_STATES,
+	CLI_H_HELP,
+	CLI_H_COUNT,
+};
+
+static const struct cli_help_entry cli_help[CLI_H_COUNT] = {
+	[CLI_H_PORT] = { "-p|--port <port>",
 	  "serve TPM commands on this TCP port, closing the connection "
 	  "after every response; same as --server type=tcp,disconnect "
 	  "with TPM_PORT set to <port>" },
-	{ "-f|--fd <fd>",
+	[CLI_H_FD] = { "-f|--fd <fd>",
 	  "take TPM commands from this already connected socket or stream; "
 	  "the emulator ends when the other side closes it" },
-	{ "-t|--terminate", "end the emulator when the data connection is lost" },
-	{ "-d|--daemon",
+	[CLI_H_TERMINATE] = { "-t|--terminate", "end the emulator when the data connection is lost" },
+	[CLI_H_DAEMON] = { "-d|--daemon",
 	  "run in the background; the command returns once the emulator "
 	  "is ready to accept connections" },
-	{ "--ctrl type=[unixio|tcp][,path=<path>][,port=<port>[,bindaddr=address[,ifname=ifname]]]"
+	[CLI_H_CTRL] = { "--ctrl type=[unixio|tcp][,path=<path>][,port=<port>[,bindaddr=address[,ifname=ifname]]]"
 	  "[,fd=<filedescriptor>|clientfd=<filedescriptor>][,mode=0...][,uid=uid][,gid=gid]"
 	  "[,terminate]",
 	  "where the control channel listens: a Unix socket at <path>, a "
@@ -191,85 +247,128 @@ static const struct cli_help_entry cli_socket_help[] = {
 	  "IPv6 address needs ifname). mode (default 0770), uid and gid are "
 	  "applied to the Unix socket file. With terminate the emulator ends "
 	  "when the control client disconnects" },
-	{ "--migration-key file=<path>|fd=<fd>[,mode=aes-cbc|aes-256-cbc][,format=hex|binary]"
+	[CLI_H_MIGKEY_FILE] = { "--migration-key file=<path>|fd=<fd>[,mode=aes-cbc|aes-256-cbc][,format=hex|binary]"
 	  "[,remove=[true|false]]",
 	  "key that protects state blobs handed out over the control channel; "
 	  "read from a file or file descriptor, given as hex (default) or raw "
 	  "bytes; remove deletes the key file once it has been read" },
-	{ "--migration-key pwdfile=<path>|pwdfd=<fd>[,mode=aes-cbc|aes-256-cbc]"
+	[CLI_H_MIGKEY_PWD] = { "--migration-key pwdfile=<path>|pwdfd=<fd>[,mode=aes-cbc|aes-256-cbc]"
 	  "[,remove=[true|false]][,kdf=sha512|pbkdf2]",
 	  "as above, with the key derived from a passphrase (kdf defaults to "
 	  "pbkdf2)" },
-	{ "--log file=<path>|fd=<filedescriptor>[,level=n][,prefix=<prefix>][,truncate]",
+	[CLI_H_LOG] = { "--log file=<path>|fd=<filedescriptor>[,level=n][,prefix=<prefix>][,truncate]",
 	  "send log messages to a file (file=- discards them) or file "
 	  "descriptor instead of stderr; level 1 is the default, higher levels "
 	  "add data dumps, 5 and more include libtpms debugging; prefix starts "
 	  "every message; truncate empties the log file first" },
-	{ "--key file=<path>|fd=<fd>[,mode=aes-cbc|aes-256-cbc][,format=hex|binary]"
+	[CLI_H_KEY_FILE] = { "--key file=<path>|fd=<fd>[,mode=aes-cbc|aes-256-cbc][,format=hex|binary]"
 	  "[,remove=[true|false]]",
 	  "key that encrypts the TPM state files; read from a file or file "
 	  "descriptor, given as hex (default) or raw bytes; remove deletes the "
 	  "key file once it has been read" },
-	{ "--key pwdfile=<path>|pwdfd=<fd>[,mode=aes-cbc|aes-256-cbc]"
+	[CLI_H_KEY_PWD] = { "--key pwdfile=<path>|pwdfd=<fd>[,mode=aes-cbc|aes-256-cbc]"
 	  "[,remove=[true|false]][,kdf=sha512|pbkdf2]",
 	  "as above, with the key derived from a passphrase (kdf defaults to "
 	  "pbkdf2)" },
-	{ "--locality [reject-locality-4][,allow-set-locality]",
+	[CLI_H_LOCALITY] = { "--locality [reject-locality-4][,allow-set-locality]",
 	  "reject-locality-4: refuse any request to switch to locality 4; "
 	  "allow-set-locality: honour the SetLocality command on the data "
 	  "channel" },
-	{ "--pid file=<path>|fd=<filedescriptor>",
+	[CLI_H_PID] = { "--pid file=<path>|fd=<filedescriptor>",
 	  "write the emulator's process id to this file or regular file "
 	  "descriptor" },
-	{ "--tpmstate dir=<dir>[,mode=0...]|backend-uri=<uri>",
+	[CLI_H_TPMSTATE] = { "--tpmstate dir=<dir>[,mode=0...]|backend-uri=<uri>",
 	  "where the TPM state lives: an existing directory or a backend URI, "
 	  "dir://<path> or file://<path> (one file or block device holding all "
 	  "state in swtpm's linear layout); mode (default 0640) is given to the "
 	  "state files of a directory. Without this option the directory in "
 	  "TPM_PATH is used" },
-	{ "--server [type=tcp][,port=port[,bindaddr=address[,ifname=ifname]]][,fd=fd][,disconnect]",
+	[CLI_H_SERVER_TCP] = { "--server [type=tcp][,port=port[,bindaddr=address[,ifname=ifname]]][,fd=fd][,disconnect]",
 	  "serve TPM commands on a TCP port (default: TPM_PORT; bindaddr "
 	  "defaults to 127.0.0.1, a link-local IPv6 address needs ifname) or on "
 	  "an already connected socket passed as fd; disconnect closes the "
 	  "connection after every response" },
-	{ "--server type=unixio[,path=path][,fd=fd][,mode=0...][,uid=uid][,gid=gid]",
+	[CLI_H_SERVER_UNIXIO] = { "--server type=unixio[,path=path][,fd=fd][,mode=0...][,uid=uid][,gid=gid]",
 	  "serve TPM commands on a Unix socket at path, or on a listening "
 	  "socket passed as fd; mode (default 0770), uid and gid are applied to "
 	  "the socket file" },
-	{ "--flags [not-need-init][,startup-clear|startup-state|startup-deactivated|startup-none]"
+	[CLI_H_FLAGS] = { "--flags [not-need-init][,startup-clear|startup-state|startup-deactivated|startup-none]"
 	  "[,disable-auto-shutdown]",
 	  "not-need-init: start the TPM right away instead of waiting for "
 	  "CMD_INIT; startup-*: also send this TPM_Startup type (implies "
 	  "not-need-init); disable-auto-shutdown: do not send TPM2_Shutdown "
 	  "before the TPM is stopped" },
-	{ "--migration [incoming][,release-lock-outgoing]",
+	[CLI_H_MIGRATION] = { "--migration [incoming][,release-lock-outgoing]",
 	  "incoming: do not lock the state storage before the state was "
 	  "received (CMD_SET_STATEBLOB, CMD_LOCK_STORAGE or the first TPM "
 	  "command take the lock); release-lock-outgoing: release the lock once "
 	  "the savestate blob was fetched, the last one of an outgoing migration "
 	  "(for storage shared with the destination)" },
-	{ "-r|--runas <user>", "switch to this user (name or uid) after parsing the options" },
-	{ "--tpm2", "emulate a TPM 2 instead of a TPM 1.2" },
-	{ "--seccomp action=none|kill|log",
+	[CLI_H_RUNAS] = { "-r|--runas <user>", "switch to this user (name or uid) after parsing the options" },
+	[CLI_H_TPM2] = { "--tpm2", "emulate a TPM 2 instead of a TPM 1.2" },
+	[CLI_H_SECCOMP] = { "--seccomp action=none|kill|log",
 	  "what happens when a syscall the emulator never needs is made: "
 	  "kill the process (default), only log it, or no filter at all" },
-	{ "--print-capabilities", "print the supported features as JSON and exit" },
-	{ "--print-states", "print the TPM state items found (needs --tpmstate) as JSON and exit" },
-	{ "-h|--help", "show this help and exit" },
+	[CLI_H_PRINT_CAPS] = { "--print-capabilities", "print the supported features as JSON and exit" },
+	[CLI_H_PRINT_STATES] = { "--print-states", "print the TPM state items found (needs --tpmstate) as JSON and exit" },
+	[CLI_H_HELP] = { "-h|--help", "show this help and exit" },
+};
+
+/* chardev's own entries (cli.md §6 item 5 lists where they go). */
+static const struct cli_help_entry cli_help_chardev = {
+	"-c|--chardev <device>",
+	"take TPM commands from this character device (opened read-write), one "
+	"command per read; the emulator ends when the device hangs up"
+};
+static const struct cli_help_entry cli_help_chardev_fd = {
+	"-f|--fd <fd>",
+	"take TPM commands from this already open character device, socket or "
+	"stream; the first of -c and -f counts"
+};
+static const struct cli_help_entry cli_help_vtpm_proxy = {
+	"--vtpm-proxy",
+	"create a Linux vTPM proxy device (/dev/tpmN, announced on stdout) and "
+	"serve its TPM commands; implies allow-set-locality and, unless --flags "
+	"names a start-up type, startup-clear"
+};
+
+static const struct cli_help_entry *const cli_socket_order[] = {
+	&cli_help[CLI_H_PORT],	     &cli_help[CLI_H_FD],	   &cli_help[CLI_H_TERMINATE],
+	&cli_help[CLI_H_DAEMON],     &cli_help[CLI_H_CTRL],	   &cli_help[CLI_H_MIGKEY_FILE],
+	&cli_help[CLI_H_MIGKEY_PWD], &cli_help[CLI_H_LOG],	   &cli_help[CLI_H_KEY_FILE],
+	&cli_help[CLI_H_KEY_PWD],    &cli_help[CLI_H_LOCALITY],	   &cli_help[CLI_H_PID],
+	&cli_help[CLI_H_TPMSTATE],   &cli_help[CLI_H_SERVER_TCP],  &cli_help[CLI_H_SERVER_UNIXIO],
+	&cli_help[CLI_H_FLAGS],	     &cli_help[CLI_H_MIGRATION],   &cli_help[CLI_H_RUNAS],
+	&cli_help[CLI_H_TPM2],	     &cli_help[CLI_H_SECCOMP],	   &cli_help[CLI_H_PRINT_CAPS],
+	&cli_help[CLI_H_PRINT_STATES], &cli_help[CLI_H_HELP],	   NULL,
+};
+
+static const struct cli_help_entry *const cli_chardev_order[] = {
+	&cli_help_chardev,	     &cli_help_chardev_fd,	   &cli_help[CLI_H_DAEMON],
+	&cli_help[CLI_H_CTRL],	     &cli_help[CLI_H_MIGKEY_FILE], &cli_help[CLI_H_MIGKEY_PWD],
+	&cli_help[CLI_H_LOG],	     &cli_help[CLI_H_KEY_FILE],	   &cli_help[CLI_H_KEY_PWD],
+	&cli_help[CLI_H_PID],	     &cli_help[CLI_H_TPMSTATE],	   &cli_help[CLI_H_RUNAS],
+	&cli_help_vtpm_proxy,	     &cli_help[CLI_H_LOCALITY],	   &cli_help[CLI_H_FLAGS],
+	&cli_help[CLI_H_MIGRATION],  &cli_help[CLI_H_TPM2],	   &cli_help[CLI_H_SECCOMP],
+	&cli_help[CLI_H_PRINT_CAPS], &cli_help[CLI_H_PRINT_STATES], &cli_help[CLI_H_HELP],
+	NULL,
 };
 
 void cli_usage(FILE *out, const char *prog, enum cfg_iface iface)
 {
 	const char *name = iface == IFACE_CHARDEV ? "chardev" : iface == IFACE_CUSE ? "cuse" : "socket";
 
+	const struct cli_help_entry *const *order =
+		iface == IFACE_CHARDEV ? cli_chardev_order : cli_socket_order;
+
 	fprintf(out, "Usage: %s %s [options]\n\n", prog, name);
-	if (iface != IFACE_SOCKET) {
+	if (iface == IFACE_CUSE) {
 		fprintf(out, "The %s interface is not supported by this build.\n\n", name);
 		return;
 	}
 	fprintf(out, "The following options are supported:\n\n");
-	for (size_t i = 0; i < sizeof(cli_socket_help) / sizeof(cli_socket_help[0]); i++) {
-		const struct cli_help_entry *e = &cli_socket_help[i];
+	for (size_t i = 0; order[i]; i++) {
+		const struct cli_help_entry *e = order[i];
 		const char *p = e->text;
 		size_t col = 0;
 
@@ -326,7 +425,11 @@ int cli_toplevel(int argc, char **argv, FILE *out, FILE *err, enum cfg_iface *if
 		*exit_code = 0;
 		return 1;
 	}
-	if (!strcmp(arg, "chardev") || !strcmp(arg, "cuse")) {
+	if (!strcmp(arg, "chardev")) {
+		*iface = IFACE_CHARDEV;
+		return 0;
+	}
+	if (!strcmp(arg, "cuse")) {
 		fprintf(err, "TPM interface type '%s' is not supported yet.\n", arg);
 		*exit_code = 1;
 		return 1;
@@ -791,14 +894,20 @@ static int cli_handle_flags(FILE *err, const char *str, struct vtpm_config *cfg)
 		return ret;
 	cfg->not_need_init = opts_get_bool(&res, "not-need-init", false);
 	cfg->disable_auto_shutdown = opts_get_bool(&res, "disable-auto-shutdown", false);
+	cfg->startup_set = true;
 	if (opts_get_bool(&res, "startup-clear", false))
 		cfg->startup = STARTUP_CLEAR;
 	else if (opts_get_bool(&res, "startup-state", false))
 		cfg->startup = STARTUP_STATE;
 	else if (opts_get_bool(&res, "startup-deactivated", false))
 		cfg->startup = STARTUP_DEACTIVATED;
-	else
+	else if (opts_get_bool(&res, "startup-none", false))
 		cfg->startup = STARTUP_NONE;
+	else {
+		cfg->startup = STARTUP_NONE;
+		/* only an explicit startup-* overrides the vTPM proxy's type */
+		cfg->startup_set = false;
+	}
 	/* A start-up command can only be sent to a TPM that is running. */
 	if (cfg->startup != STARTUP_NONE)
 		cfg->not_need_init = true;
@@ -886,8 +995,9 @@ static int cli_parse_port(FILE *err, const char *arg, unsigned int *port)
 	return 0;
 }
 
-/* -f: a connected socket or stream; the 0..2 check comes later (start-up order). */
-static int cli_parse_datafd(FILE *err, const char *arg, int *fd)
+/* -f: a connected socket or stream; the 0..2 check comes later (start-up order).
+ * chardev words the parse error differently. */
+static int cli_parse_datafd(FILE *err, const char *arg, bool chardev, int *fd)
 {
 	struct stat st;
 	unsigned long val;
@@ -896,7 +1006,10 @@ static int cli_parse_datafd(FILE *err, const char *arg, int *fd)
 	errno = 0;
 	val = strtoul(arg, &end, 10);
 	if (end == arg || *end != '\0' || errno || val > INT_MAX || strchr(arg, '-')) {
-		fprintf(err, "Cannot parse file descriptor '%s'.\n", arg);
+		if (chardev)
+			fprintf(err, "Cannot parse character device file descriptor.\n");
+		else
+			fprintf(err, "Cannot parse file descriptor '%s'.\n", arg);
 		return -EINVAL;
 	}
 	if (fstat((int)val, &st) != 0) {
@@ -917,6 +1030,7 @@ static int cli_parse_datafd(FILE *err, const char *arg, int *fd)
 /* Validate the recorded options in swtpm's start-up order (cli.md §14). */
 static int cli_apply(FILE *err, const struct cli_raw *raw, struct vtpm_config *cfg)
 {
+	bool chardev = cfg->iface == IFACE_CHARDEV;
 	int ret;
 
 	if (raw->runas) {
@@ -931,13 +1045,46 @@ static int cli_apply(FILE *err, const struct cli_raw *raw, struct vtpm_config *c
 		if (ret < 0)
 			return ret;
 	}
-	if (cfg->data_fd >= 0 && cfg->data_fd <= 2) {
+	if (chardev) {
+		/* chardev takes --locality this early because the proxy, set up
+		 * at this point of swtpm's start-up, adds allow-set-locality. */
+		if (raw->locality) {
+			ret = cli_handle_locality(err, raw->locality, cfg);
+			if (ret < 0)
+				return ret;
+		}
+		if (cfg->vtpm_proxy && (cfg->data_fd >= 0 || cfg->chardev_path)) {
+			fprintf(err, "Cannot use vTPM proxy with a provided device.\n");
+			return -EINVAL;
+		}
+	} else if (cfg->data_fd >= 0 && cfg->data_fd <= 2) {
 		fprintf(err, "Error: Cannot accept file descriptors with values 0, 1, or 2\n");
 		return -EBADF;
 	}
 	/* --print-capabilities does not look at anything below. */
 	if (cfg->print_capabilities)
 		return 0;
+
+	if (chardev) {
+		/* chardev answers --print-states before it looks for its device */
+		if (cfg->print_states) {
+			if (!raw->tpmstate) {
+				fprintf(err, "Error: --tpmstate option is required for "
+					     "--print-states\n");
+				return -EINVAL;
+			}
+			return cli_handle_tpmstate(err, raw->tpmstate, cfg);
+		}
+		if (cfg->data_fd < 0 && !cfg->chardev_path && !cfg->vtpm_proxy) {
+			fprintf(err, "Error: Missing character device or file descriptor\n");
+			return -EINVAL;
+		}
+		if (cfg->data_fd >= 0 && cfg->data_fd <= 2) {
+			fprintf(err, "Error: Cannot accept file descriptors with values 0, 1, "
+				     "or 2\n");
+			return -EBADF;
+		}
+	}
 
 	if (raw->ctrl) {
 		ret = cli_handle_ctrl(err, raw->ctrl, &cfg->ctrl);
@@ -965,7 +1112,7 @@ static int cli_apply(FILE *err, const struct cli_raw *raw, struct vtpm_config *c
 		ret = cli_strdup(err, &cfg->keys.migration_key, raw->migration_key);
 	if (ret == 0 && raw->pid)
 		ret = cli_handle_pid(err, raw->pid, cfg);
-	if (ret == 0 && raw->locality)
+	if (ret == 0 && raw->locality && !chardev)
 		ret = cli_handle_locality(err, raw->locality, cfg);
 	if (ret == 0 && raw->tpmstate)
 		ret = cli_handle_tpmstate(err, raw->tpmstate, cfg);
@@ -986,9 +1133,13 @@ int cli_parse(int argc, char **argv, struct vtpm_config *cfg, FILE *out, FILE *e
 	char portbuf[16];
 	unsigned int port;
 	int c, ret = 0;
+	bool chardev = argc > 0 && argv[0] && !strcmp(argv[0], "chardev");
+	const char *shortopts = chardev ? cli_chardev_shortopts : cli_socket_shortopts;
+	const struct option *longopts = chardev ? cli_chardev_longopts : cli_socket_longopts;
+	bool have_dev = false; /* chardev: the first -c/-f counts */
 
 	config_init(cfg);
-	cfg->iface = IFACE_SOCKET;
+	cfg->iface = chardev ? IFACE_CHARDEV : IFACE_SOCKET;
 	*exit_code = 0;
 
 	/* optind = 0 makes glibc forget everything from an earlier scan
@@ -996,8 +1147,9 @@ int cli_parse(int argc, char **argv, struct vtpm_config *cfg, FILE *out, FILE *e
 	 * diagnostics must go to `err`, not to the process's stderr. */
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, cli_socket_shortopts, cli_socket_longopts,
-				NULL)) != -1) {
+	/* Options that only one interface has never come out of getopt for the
+	 * other, so one switch serves both. */
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			ret = cli_parse_port(err, optarg, &port);
@@ -1011,8 +1163,20 @@ int cli_parse(int argc, char **argv, struct vtpm_config *cfg, FILE *out, FILE *e
 			/* -p is shorthand for this --server; whichever comes last wins. */
 			raw.server = "type=tcp,disconnect";
 			break;
+		case 'c':
+			if (have_dev)
+				break;
+			have_dev = true;
+			ret = cli_strdup(err, &cfg->chardev_path, optarg);
+			if (ret < 0)
+				goto fail;
+			cfg->terminate = true;
+			break;
 		case 'f':
-			ret = cli_parse_datafd(err, optarg, &cfg->data_fd);
+			if (chardev && have_dev)
+				break;
+			have_dev = true;
+			ret = cli_parse_datafd(err, optarg, chardev, &cfg->data_fd);
 			if (ret < 0)
 				goto fail;
 			/* a passed-in connection has no listener to fall back to */
@@ -1028,7 +1192,7 @@ int cli_parse(int argc, char **argv, struct vtpm_config *cfg, FILE *out, FILE *e
 			raw.runas = optarg;
 			break;
 		case 'h':
-			cli_usage(out, program_invocation_name, IFACE_SOCKET);
+			cli_usage(out, program_invocation_name, cfg->iface);
 			config_free(cfg);
 			*exit_code = 0;
 			return 1;
@@ -1074,10 +1238,12 @@ int cli_parse(int argc, char **argv, struct vtpm_config *cfg, FILE *out, FILE *e
 		case CLI_OPT_PRINT_STATES:
 			cfg->print_states = true;
 			break;
+		case CLI_OPT_VTPM_PROXY:
+			cfg->vtpm_proxy = true;
+			break;
 		default:
-			cli_getopt_error(err, argc, argv, cli_socket_shortopts,
-					 cli_socket_longopts);
-			cli_usage(err, program_invocation_name, IFACE_SOCKET);
+			cli_getopt_error(err, argc, argv, shortopts, longopts);
+			cli_usage(err, program_invocation_name, cfg->iface);
 			goto fail;
 		}
 	}

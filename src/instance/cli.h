@@ -1,5 +1,6 @@
-/* Command-line front end of `swtpm`: interface dispatch, `swtpm socket` option
- * parsing into struct vtpm_config, --help text and --print-capabilities. */
+/* Command-line front end of `swtpm`: interface dispatch, `swtpm socket` and
+ * `swtpm chardev` option parsing into struct vtpm_config, --help texts and
+ * --print-capabilities. */
 #ifndef VTPM_CLI_H
 #define VTPM_CLI_H
 
@@ -14,7 +15,8 @@
 int cli_toplevel(int argc, char **argv, FILE *out, FILE *err, enum cfg_iface *iface,
 		 int *exit_code);
 
-/* Parse an interface command line; argv[0] is the interface name ("socket").
+/* Parse an interface command line; argv[0] is the interface name: "chardev"
+ * selects the chardev options (cli.md §4.1), anything else socket's.
  * cfg is initialised here (config_init), so it must not hold allocations.
  * Returns 0 when cfg is ready to use, or 1 with *exit_code set when the
  * process should exit now (-h: usage on out, 0; errors: message on err, 1);
@@ -22,7 +24,9 @@ int cli_toplevel(int argc, char **argv, FILE *out, FILE *err, enum cfg_iface *if
  * safe afterwards. Re-entrant with respect to getopt: it resets getopt's
  * state itself. Note that -p/--port sets the TPM_PORT environment variable,
  * as swtpm does. Nothing is opened or created; file descriptors given as
- * options are only checked with fstat(). */
+ * options are only checked with fstat(). chardev's -c device is only recorded
+ * (cfg->chardev_path) and --vtpm-proxy only flagged: instance_run opens and
+ * creates them, so a validating caller (vtpmd) touches no device. */
 int cli_parse(int argc, char **argv, struct vtpm_config *cfg, FILE *out, FILE *err,
 	      int *exit_code);
 

@@ -64,12 +64,17 @@ struct vtpm_config {
 	/* transports */
 	struct cfg_sock server;
 	struct cfg_sock ctrl;
-	int data_fd;	   /* -f/--fd, -1 */
+	int data_fd;	   /* -f/--fd, -1; chardev: the device or proxy fd at run time */
+	/* chardev -c: opened by instance_run (not by cli_parse, which the vtpmd
+	 * manager also runs only to validate a command line). */
+	char *chardev_path;
+	bool vtpm_proxy;   /* chardev --vtpm-proxy */
 	bool terminate;	   /* -t */
 
 	/* behaviour */
 	bool not_need_init;
 	enum cfg_startup startup;
+	bool startup_set;  /* --flags named a startup-* type (overrides the proxy's) */
 	bool disable_auto_shutdown;
 	/* --migration [0.8+]: defer the storage lock until the state arrived;
 	 * release it once the last blob of an outgoing migration was fetched. */

@@ -1,5 +1,6 @@
-/* instance_run(): start-up in swtpm's order (runas, log, capabilities, sockets,
- * states, pid file, TPM start, sandbox, daemon readiness), serve, clean up. */
+/* instance_run(): start-up in swtpm's order (chardev device, runas, log, vTPM
+ * proxy, capabilities, sockets, states, pid file, TPM start, sandbox, daemon
+ * readiness), serve, clean up. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "instance/run.h"
 #include "io/sandbox.h"
 #include "io/server.h"
+#include "io/vtpm_proxy.h"
 
 /* -d without a readiness race: the caller's process exits only when the daemon
  * has its sockets, pid file and TPM ready (or with the daemon's error status). */
@@ -124,17 +126,46 @@ static int run_print_states(struct instance *inst)
 	return 0;
 }
 
-int instance_run(const struct vtpm_config *cfg)
+/* chardev -c: swtpm opens the device while parsing, i.e. before --runas may
+ * take away the right to. The fd becomes the data channel (closed by the
+ * server, or by instance_run if the server never took it). */
+static int run_open_chardev(struct vtpm_config *cfg)
 {
+	/* O_NOCTTY: a tty given as the device must not become our controlling
+	 * terminal (its hang-up would then also send us SIGHUP). */
+	int fd = open(cfg->chardev_path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+	if (fd < 0) {
+		int err = errno;
+
+		fprintf(stderr, "Cannot open %s: %s\n", cfg->chardev_path, strerror(err));
+		return -err;
+	}
+	cfg->data_fd = fd;
+	return 0;
+}
+
+int instance_run(const struct vtpm_config *cfg_in)
+{
+	/* A private copy: the chardev device and the vTPM proxy fill in data_fd
+	 * and the proxy's implied flags at run time. Pointers stay shared with
+	 * cfg_in, which outlives this call. */
+	struct vtpm_config run_cfg = *cfg_in;
+	struct vtpm_config *cfg = &run_cfg;
 	struct instance inst;
 	struct server *srv = NULL;
 	char *pidpath = NULL;
-	int ready_fd = -1, rc = 1, r;
+	int ready_fd = -1, rc = 1, r, own_fd = -1;
 	bool inst_ok = false;
 
 	if (cfg->daemon && run_daemonize(&ready_fd) < 0) {
 		fprintf(stderr, "Could not daemonize: %s\n", strerror(errno));
 		return 1;
+	}
+	if (cfg->iface == IFACE_CHARDEV && cfg->chardev_path && cfg->data_fd < 0) {
+		if (run_open_chardev(cfg) < 0)
+			goto out;
+		own_fd = cfg->data_fd;
 	}
 	if (cfg->runas && sandbox_runas(cfg->runas) < 0)
 		goto out;
@@ -142,6 +173,16 @@ int instance_run(const struct vtpm_config *cfg)
 	if (r < 0) {
 		fprintf(stderr, "Could not open the log: %s\n", strerror(-r));
 		goto out;
+	}
+	if (cfg->iface == IFACE_CHARDEV && cfg->vtpm_proxy) {
+		struct vtpm_proxy_dev dev;
+
+		/* before --print-capabilities, as swtpm does (cli.md §5) */
+		if (vtpm_proxy_create(VTPM_PROXY_DEVICE, cfg->tpm2, stderr, &dev) < 0)
+			goto out;
+		own_fd = (int)dev.fd;
+		if (vtpm_proxy_apply(&dev, cfg, stdout) < 0)
+			goto out;
 	}
 	if (cfg->print_capabilities) {
 		rc = cli_print_capabilities(stdout, cfg) < 0 ? 1 : 0;
@@ -183,6 +224,8 @@ int instance_run(const struct vtpm_config *cfg)
 		run_daemon_ready(ready_fd);
 		ready_fd = -1;
 	}
+	/* server_run adopts the data fd and closes it when done */
+	own_fd = -1;
 	rc = server_run(srv);
 out:
 	if (inst_ok)
@@ -194,5 +237,7 @@ out:
 	}
 	if (ready_fd >= 0)
 		close(ready_fd);
+	if (own_fd >= 0)
+		close(own_fd);
 	return rc;
 }

@@ -1,10 +1,12 @@
-/* The socket front end: data and ctrl connections as small state machines on the
- * event loop. One command is processed at a time across both channels (libtpms
- * is single-threaded); each reply is sent after the state it changed is on disk. */
+/* The socket and chardev front ends: data and ctrl connections as small state
+ * machines on the event loop. One command is processed at a time across both
+ * channels (libtpms is single-threaded); each reply is sent after the state it
+ * changed is on disk. */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -61,6 +63,7 @@ struct server {
 	bool keep_conn;		 /* not "disconnect" mode */
 	bool terminate_on_close; /* -t, -f, --server type=tcp,fd= */
 	bool external_data;	 /* --server/-f given: SET_DATAFD is refused */
+	bool end_on_hup;	 /* chardev: the device's hang-up ends the process */
 	bool quit;
 	int exit_code;
 };
@@ -197,7 +200,11 @@ static void conn_recv_done(struct loop *loop, struct loop_op *op, int res)
 		return;
 	}
 	if (res <= 0) {
-		if (res < 0 && res != -ECONNRESET && res != -ECANCELED)
+		/* A tty or vTPM device that hangs up fails reads with EIO: for a
+		 * chardev that is the expected end (END_ON_HUP), not an error. */
+		bool hup = res == -EIO && !c->is_ctrl && c->srv->end_on_hup;
+
+		if (res < 0 && res != -ECONNRESET && res != -ECANCELED && !hup)
 			log_printf("Error reading from %s connection: %s\n",
 				   c->is_ctrl ? "control" : "data", strerror(-res));
 		conn_close(c);
@@ -236,11 +243,12 @@ static void conn_arm_recv(struct conn *c)
 		if (room == 0)
 			return;
 	}
+	/* before the call: io_uring prepares the request right away */
+	c->rop.nonsock = c->nonsock;
 	if (c->is_ctrl)
 		r = loop_recvmsg(srv->loop, &c->rop, c->fd, c->rbuf, room, conn_recv_done, c);
 	else
 		r = loop_recv(srv->loop, &c->rop, c->fd, c->rbuf, room, conn_recv_done, c);
-	c->rop.nonsock = c->nonsock;
 	if (r < 0) {
 		log_printf("Cannot wait for input: %s\n", strerror(-r));
 		conn_close(c);
@@ -282,8 +290,8 @@ static void conn_send(struct conn *c, uint8_t *out, size_t len, bool owned)
 	c->out = out;
 	c->outlen = len;
 	c->out_owned = owned;
-	r = loop_send(srv->loop, &c->sop, c->fd, out, len, st, conn_send_done, c);
 	c->sop.nonsock = c->nonsock;
+	r = loop_send(srv->loop, &c->sop, c->fd, out, len, st, conn_send_done, c);
 	if (r < 0) {
 		log_printf("Cannot send: %s\n", strerror(-r));
 		if (owned)
@@ -518,6 +526,21 @@ static int conn_alloc(struct server *srv, struct conn *c, bool ctrl)
 	return 0;
 }
 
+/* Whether epoll can wait for fd: not so for /dev/null, regular-file-like
+ * devices and the like, which the epoll loop would then wait on forever. */
+static bool server_fd_pollable(int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	bool ok;
+
+	if (ep < 0)
+		return true; /* cannot tell; let the loop find out */
+	ok = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0 || errno != EPERM;
+	close(ep);
+	return ok;
+}
+
 int server_new(struct server **out, struct instance *inst, const struct vtpm_config *cfg)
 {
 	struct server *srv;
@@ -577,6 +600,13 @@ int server_new(struct server **out, struct instance *inst, const struct vtpm_con
 		srv->terminate_on_close = true;
 		srv->data.fd = -2;
 	}
+	if (cfg->iface == IFACE_CHARDEV) {
+		/* -c, -f and --vtpm-proxy all leave the device in data_fd: it is the
+		 * one persistent data connection, and when it goes, so do we. */
+		srv->end_on_hup = true;
+		srv->terminate_on_close = true;
+		srv->keep_conn = true;
+	}
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -595,6 +625,14 @@ int server_new(struct server **out, struct instance *inst, const struct vtpm_con
 	r = loop_new(&srv->loop, LOOP_AUTO);
 	if (r < 0) {
 		log_printf("Could not create the event loop: %s\n", strerror(-r));
+		goto fail;
+	}
+	if (cfg->iface == IFACE_CHARDEV && cfg->data_fd >= 0 &&
+	    !strcmp(loop_backend_name(srv->loop), "epoll") && !server_fd_pollable(cfg->data_fd)) {
+		/* io_uring reads such a device directly; epoll only waits */
+		log_printf("Error: the character device cannot be polled; it needs the "
+			   "io_uring event loop\n");
+		r = -EPERM;
 		goto fail;
 	}
 	inst->hooks.set_datafd = server_set_datafd;

@@ -1,6 +1,7 @@
 /* Unit tests for the swtpm command line (src/instance/cli.c, config.c): top-level
- * dispatch, every `swtpm socket` option, error texts, ordering and precedence
- * rules, getopt diagnostics and re-entrancy, --help and --print-capabilities. */
+ * dispatch, every `swtpm socket` option, `swtpm chardev` and the vTPM proxy
+ * result handling, error texts, ordering and precedence rules, getopt
+ * diagnostics and re-entrancy, --help and --print-capabilities. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 
 #include "instance/cli.h"
 #include "instance/config.h"
+#include "io/vtpm_proxy.h"
 
 /* ------------------------------------------------------------------------ */
 /* harness                                                                   */
@@ -65,6 +67,7 @@ static void run_args(const char **args)
 
 #define RUN(...) run_args((const char *[]){ "socket", __VA_ARGS__, NULL })
 #define RUN0() run_args((const char *[]){ "socket", NULL })
+#define CRUN(...) run_args((const char *[]){ "chardev", __VA_ARGS__, NULL })
 
 static void expect_ok(void)
 {
@@ -160,7 +163,7 @@ static void top_free(struct top *t)
 	free(t->err);
 }
 
-static const char overview_usage[] = "\n\nUsage: swtpm socket [options]\n"
+static const char overview_usage[] = "\n\nUsage: swtpm socket|chardev [options]\n"
 				     "       swtpm -v|--version\n\n";
 
 Test(toplevel, no_arguments)
@@ -225,11 +228,22 @@ Test(toplevel, socket_dispatch)
 	expect_getopt_fail("socket: invalid option -- 'v'\n");
 }
 
+Test(toplevel, chardev_dispatch)
+{
+	struct top t = top_run(2, (const char *[]){ "swtpm", "chardev", NULL });
+
+	cr_assert_eq(t.rc, 0);
+	cr_assert_eq(t.iface, IFACE_CHARDEV);
+	cr_assert_str_empty(t.out);
+	cr_assert_str_empty(t.err);
+	top_free(&t);
+}
+
 Test(toplevel, known_but_unsupported_interfaces)
 {
-	const char *names[] = { "chardev", "cuse" };
+	const char *names[] = { "cuse" };
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 1; i++) {
 		struct top t = top_run(2, (const char *[]){ "swtpm", names[i], NULL });
 
 		cr_assert_eq(t.rc, 1);
@@ -1673,4 +1687,271 @@ Test(caps, repeatable)
 	free(a);
 	free(b);
 	free(c);
+}
+
+/* ------------------------------------------------------------------------ */
+/* swtpm chardev (cli.md §4.1)                                               */
+
+Test(chardev, device_path_and_fd)
+{
+	int sv[2];
+
+	make_socketpair(sv);
+	/* -c is only recorded: instance_run opens it */
+	CRUN("-c", "/nonexistent/dev");
+	expect_ok();
+	cr_assert_eq(R.cfg.iface, IFACE_CHARDEV);
+	cr_assert_str_eq(R.cfg.chardev_path, "/nonexistent/dev");
+	cr_assert_eq(R.cfg.data_fd, -1);
+	cr_assert(R.cfg.terminate);
+	cr_assert_not(R.cfg.vtpm_proxy);
+
+	CRUN("--fd", fmt("%d", sv[0]), "--tpm2");
+	expect_ok();
+	cr_assert_eq(R.cfg.data_fd, sv[0]);
+	cr_assert_null(R.cfg.chardev_path);
+	cr_assert(R.cfg.tpm2);
+
+	/* the first of -c/-f wins; the loser is not even looked at */
+	CRUN("--chardev", "/dev/a", "-f", "abc", "-c", "/dev/b");
+	expect_ok();
+	cr_assert_str_eq(R.cfg.chardev_path, "/dev/a");
+	cr_assert_eq(R.cfg.data_fd, -1);
+	CRUN("-f", fmt("%d", sv[1]), "-c", "/dev/a", "-f", fmt("%d", sv[0]));
+	expect_ok();
+	cr_assert_eq(R.cfg.data_fd, sv[1]);
+	cr_assert_null(R.cfg.chardev_path);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+Test(chardev, errors)
+{
+	int reg = make_regular_fd();
+	int sv[2];
+
+	make_socketpair(sv);
+	CRUN("--tpm2");
+	expect_fail("Error: Missing character device or file descriptor\n");
+	run_args((const char *[]){ "chardev", NULL });
+	expect_fail("Error: Missing character device or file descriptor\n");
+	CRUN("-f", "abc");
+	expect_fail("Cannot parse character device file descriptor.\n");
+	CRUN("-f", fmt("%d", reg));
+	expect_fail("Given file descriptor type is not supported.\n");
+	close(900);
+	CRUN("-f", "900");
+	expect_fail("Cannot stat file descriptor: Bad file descriptor\n");
+	CRUN("-f", "0");
+	expect_fail("Error: Cannot accept file descriptors with values 0, 1, or 2\n");
+	CRUN("--vtpm-proxy", "-c", "/dev/null");
+	expect_fail("Cannot use vTPM proxy with a provided device.\n");
+	CRUN("-f", fmt("%d", sv[0]), "--vtpm-proxy");
+	expect_fail("Cannot use vTPM proxy with a provided device.\n");
+	CRUN("-c", "/dev/null", "stray");
+	expect_fail("Unknown parameter 'stray'\n");
+	/* socket-only options do not exist here */
+	CRUN("-p", "2321");
+	expect_getopt_fail("chardev: invalid option -- 'p'\n");
+	cr_assert_not_null(strstr(R.err, "Usage: "));
+	cr_assert_not_null(strstr(R.err, " chardev [options]"));
+	CRUN("-t");
+	expect_getopt_fail("chardev: invalid option -- 't'\n");
+	CRUN("--server", "type=tcp");
+	expect_getopt_fail("chardev: unrecognized option '--server'\n");
+	close(reg);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+Test(chardev, start_up_order)
+{
+	/* --locality is checked before the proxy/device conflict and
+	 * --print-capabilities (swtpm_chardev's order) ... */
+	CRUN("--locality", "bogus", "--vtpm-proxy", "-c", "/dev/null");
+	expect_fail("Error parsing locality options: Unknown option 'bogus'\n");
+	CRUN("--locality", "bogus", "--print-capabilities");
+	expect_fail("Error parsing locality options: Unknown option 'bogus'\n");
+	/* ... the 0..2 check only after --print-capabilities ... */
+	CRUN("-f", "0", "--print-capabilities");
+	expect_ok();
+	cr_assert(R.cfg.print_capabilities);
+	/* ... --print-states before the missing device ... */
+	CRUN("--print-states", "--tpmstate", "dir=/tmp");
+	expect_ok();
+	cr_assert(R.cfg.print_states);
+	CRUN("--print-states");
+	expect_fail("Error: --tpmstate option is required for --print-states\n");
+	/* ... and the device before --ctrl */
+	CRUN("--ctrl", "type=bogus");
+	expect_fail("Error: Missing character device or file descriptor\n");
+	CRUN("-c", "/dev/null", "--ctrl", "type=bogus");
+	expect_fail("Unsupport control channel type: bogus\n");
+}
+
+Test(chardev, shared_options)
+{
+	CRUN("--vtpm-proxy", "--tpm2", "--ctrl", "type=unixio,path=/tmp/c",
+	     "--locality", "allow-set-locality,reject-locality-4", "--flags",
+	     "not-need-init", "--tpmstate", "dir=/tmp", "--seccomp", "action=none",
+	     "--pid", "file=/tmp/p", "--log", "level=3", "-d");
+	expect_ok();
+	cr_assert(R.cfg.vtpm_proxy);
+	cr_assert_eq(R.cfg.ctrl.type, SOCK_UNIXIO);
+	cr_assert_str_eq(R.cfg.ctrl.path, "/tmp/c");
+	cr_assert(R.cfg.allow_set_locality);
+	cr_assert(R.cfg.reject_locality4);
+	cr_assert(R.cfg.not_need_init);
+	cr_assert_not(R.cfg.startup_set);
+	cr_assert_str_eq(R.cfg.state_uri, "dir:///tmp");
+	cr_assert_eq(R.cfg.seccomp, SECCOMP_NONE);
+	cr_assert_str_eq(R.cfg.pid_file, "/tmp/p");
+	cr_assert_eq(R.cfg.log.level, 3);
+	cr_assert(R.cfg.daemon);
+	cr_assert_eq(R.cfg.server.type, SOCK_NONE);
+
+	CRUN("--vtpm-proxy", "--flags", "startup-none");
+	expect_ok();
+	cr_assert(R.cfg.startup_set);
+	cr_assert_eq(R.cfg.startup, STARTUP_NONE);
+	CRUN("--vtpm-proxy", "--flags", "startup-state");
+	expect_ok();
+	cr_assert(R.cfg.startup_set);
+	cr_assert_eq(R.cfg.startup, STARTUP_STATE);
+}
+
+Test(chardev, help)
+{
+	static const char *const order[] = {
+		"\n-c|--chardev <device>", "\n-f|--fd <fd>", "\n-d|--daemon", "\n--ctrl ",
+		"\n--migration-key file=", "\n--migration-key pwdfile=", "\n--log ",
+		"\n--key file=", "\n--key pwdfile=", "\n--pid ", "\n--tpmstate ",
+		"\n-r|--runas ", "\n--vtpm-proxy", "\n--locality ", "\n--flags ", "\n--tpm2",
+		"\n--seccomp ", "\n--print-capabilities", "\n--print-states", "\n-h|--help",
+	};
+	const char *p;
+
+	CRUN("-h");
+	cr_assert_eq(R.rc, 1);
+	cr_assert_eq(R.code, 0);
+	cr_assert_str_empty(R.err);
+	cr_assert_not_null(strstr(R.out, " chardev [options]\n\nThe following options are supported:\n"));
+	p = R.out;
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		const char *q = strstr(p, order[i]);
+
+		cr_assert_not_null(q, "'%s' missing or out of order", order[i] + 1);
+		p = q + 1;
+	}
+	cr_assert_null(strstr(R.out, "\n-p|--port"));
+	cr_assert_null(strstr(R.out, "\n--server"));
+	cr_assert_null(strstr(R.out, "\n-t|--terminate"));
+	/* no line beyond 79 columns */
+	for (const char *l = R.out; *l;) {
+		size_t len = strcspn(l, "\n");
+
+		if (strncmp(l, "--", 2) != 0) /* syntax lines may be long */
+			cr_assert_leq(len, 79, "%.*s", (int)len, l);
+		l += len + (l[len] == '\n');
+	}
+}
+
+Test(chardev, print_capabilities_same_as_socket)
+{
+	struct vtpm_config c;
+	char *a = NULL, *b = NULL;
+	size_t al, bl;
+	FILE *f;
+
+	for (int tpm2 = 0; tpm2 < 2; tpm2++) {
+		config_init(&c);
+		c.tpm2 = tpm2;
+		f = open_memstream(&a, &al);
+		cr_assert_eq(cli_print_capabilities(f, &c), 0);
+		fclose(f);
+		c.iface = IFACE_CHARDEV;
+		c.vtpm_proxy = true;
+		f = open_memstream(&b, &bl);
+		cr_assert_eq(cli_print_capabilities(f, &c), 0);
+		fclose(f);
+		cr_assert_str_eq(a, b);
+		free(a);
+		free(b);
+		a = b = NULL;
+	}
+}
+
+TestSuite(chardev, .init = setup, .fini = teardown);
+
+/* ------------------------------------------------------------------------ */
+/* vTPM proxy: what the ioctl result does (io/vtpm_proxy.c)                  */
+
+Test(vtpm_proxy, apply_defaults)
+{
+	struct vtpm_proxy_dev dev = { .tpm_num = 3, .fd = 7, .major = 10, .minor = 224 };
+	struct vtpm_config c;
+	char *out = NULL;
+	size_t len;
+	FILE *f;
+
+	config_init(&c);
+	c.iface = IFACE_CHARDEV;
+	c.vtpm_proxy = true;
+	f = open_memstream(&out, &len);
+	cr_assert_eq(vtpm_proxy_apply(&dev, &c, f), 0);
+	fclose(f);
+	cr_assert_str_eq(out, "New TPM device: /dev/tpm3 (major/minor = 10/224)\n");
+	cr_assert_eq(c.data_fd, 7);
+	cr_assert(c.terminate);
+	cr_assert(c.allow_set_locality);
+	cr_assert_eq(c.startup, STARTUP_CLEAR);
+	cr_assert(c.not_need_init);
+	free(out);
+	config_free(&c);
+}
+
+Test(vtpm_proxy, flags_override_startup)
+{
+	struct vtpm_proxy_dev dev = { .tpm_num = 4294967295u, .fd = 9, .major = 253, .minor = 65536 };
+	struct vtpm_config c;
+	char *out = NULL;
+	size_t len;
+	FILE *f;
+
+	config_init(&c);
+	c.startup_set = true;
+	c.startup = STARTUP_NONE;
+	c.reject_locality4 = true;
+	f = open_memstream(&out, &len);
+	cr_assert_eq(vtpm_proxy_apply(&dev, &c, f), 0);
+	fclose(f);
+	cr_assert_str_eq(out, "New TPM device: /dev/tpm4294967295 (major/minor = 253/65536)\n");
+	cr_assert_eq(c.startup, STARTUP_NONE);
+	cr_assert_not(c.not_need_init, "--flags startup-none keeps CMD_INIT required");
+	cr_assert(c.allow_set_locality);
+	cr_assert(c.reject_locality4, "other locality flags are kept");
+	free(out);
+	config_free(&c);
+}
+
+Test(vtpm_proxy, create_failures)
+{
+	struct vtpm_proxy_dev dev = { 0 };
+	char *err = NULL;
+	size_t len;
+	FILE *f;
+
+	f = open_memstream(&err, &len);
+	cr_assert_eq(vtpm_proxy_create("/nonexistent/vtpmx", true, f, &dev), -ENOENT);
+	fclose(f);
+	cr_assert_str_eq(err, "Could not open /nonexistent/vtpmx: No such file or directory\n");
+	free(err);
+
+	/* a device without the ioctl: the open works, the ioctl fails */
+	err = NULL;
+	f = open_memstream(&err, &len);
+	cr_assert_eq(vtpm_proxy_create("/dev/null", false, f, &dev), -ENOTTY);
+	fclose(f);
+	cr_assert_str_eq(err, "Ioctl to create vtpm proxy failed: Inappropriate ioctl for device\n");
+	free(err);
 }
