@@ -33,6 +33,8 @@ struct loop {
 		uint32_t events;
 	} reg[LOOP_MAX_OPS];
 	unsigned nreg;
+	int unpollable[LOOP_MAX_OPS]; /* fds epoll refuses (EPERM) with ops waiting */
+	unsigned nunpollable;
 };
 
 const char *loop_backend_name(const struct loop *loop)
@@ -291,11 +293,25 @@ static void loop_epoll_sync(struct loop *loop)
 		ev.events = want[j].events;
 		ev.data.fd = want[j].fd;
 		/* fds may have been closed and reused meanwhile: fall back both ways. */
-		if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, want[j].fd, &ev) < 0)
-			epoll_ctl(loop->epfd, EPOLL_CTL_ADD, want[j].fd, &ev);
+		if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, want[j].fd, &ev) < 0 &&
+		    epoll_ctl(loop->epfd, EPOLL_CTL_ADD, want[j].fd, &ev) < 0 && errno == EPERM)
+			/* Files and devices without poll support (/dev/null, some
+			 * chardevs) are always "ready": their ops are simply tried. */
+			loop->unpollable[loop->nunpollable++] = want[j].fd;
 	}
-	memcpy(loop->reg, want, sizeof(want[0]) * nwant);
-	loop->nreg = nwant;
+	/* Unpollable fds stay out of the registered set, so they are met (and
+	 * tried directly) again on every round. */
+	loop->nreg = 0;
+	for (j = 0; j < nwant; j++) {
+		bool unpollable = false;
+
+		for (i = 0; i < loop->nunpollable; i++)
+			unpollable |= loop->unpollable[i] == want[j].fd;
+		if (!unpollable) {
+			loop->reg[loop->nreg].fd = want[j].fd;
+			loop->reg[loop->nreg++].events = want[j].events;
+		}
+	}
 }
 
 static unsigned loop_epoll_dispatch(struct loop *loop)
@@ -328,7 +344,21 @@ static int loop_epoll_run(struct loop *loop, int timeout_ms)
 			loop_epoll_try(loop->ops[i]);
 	if (loop_epoll_dispatch(loop))
 		timeout_ms = 0;
+	loop->nunpollable = 0;
 	loop_epoll_sync(loop);
+	if (loop->nunpollable) {
+		/* Ops on an unpollable fd are tried directly; then the pollable ones
+		 * are looked at without sleeping. */
+		for (i = 0; i < LOOP_MAX_OPS; i++) {
+			struct loop_op *op = loop->ops[i];
+
+			for (unsigned u = 0; op && !op->ready && u < loop->nunpollable; u++)
+				if (loop->unpollable[u] == op->fd)
+					loop_epoll_try(op);
+		}
+		if (loop_epoll_dispatch(loop))
+			timeout_ms = 0;
+	}
 	n = epoll_wait(loop->epfd, evs, LOOP_MAX_OPS, timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;

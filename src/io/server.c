@@ -526,21 +526,6 @@ static int conn_alloc(struct server *srv, struct conn *c, bool ctrl)
 	return 0;
 }
 
-/* Whether epoll can wait for fd: not so for /dev/null, regular-file-like
- * devices and the like, which the epoll loop would then wait on forever. */
-static bool server_fd_pollable(int fd)
-{
-	struct epoll_event ev = { .events = EPOLLIN };
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-	bool ok;
-
-	if (ep < 0)
-		return true; /* cannot tell; let the loop find out */
-	ok = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0 || errno != EPERM;
-	close(ep);
-	return ok;
-}
-
 int server_new(struct server **out, struct instance *inst, const struct vtpm_config *cfg)
 {
 	struct server *srv;
@@ -625,14 +610,6 @@ int server_new(struct server **out, struct instance *inst, const struct vtpm_con
 	r = loop_new(&srv->loop, LOOP_AUTO);
 	if (r < 0) {
 		log_printf("Could not create the event loop: %s\n", strerror(-r));
-		goto fail;
-	}
-	if (cfg->iface == IFACE_CHARDEV && cfg->data_fd >= 0 &&
-	    !strcmp(loop_backend_name(srv->loop), "epoll") && !server_fd_pollable(cfg->data_fd)) {
-		/* io_uring reads such a device directly; epoll only waits */
-		log_printf("Error: the character device cannot be polled; it needs the "
-			   "io_uring event loop\n");
-		r = -EPERM;
 		goto fail;
 	}
 	inst->hooks.set_datafd = server_set_datafd;
