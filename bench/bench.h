@@ -40,13 +40,24 @@ struct fleet_result {
 	long rss_sum_kb, pss_sum_kb, rss_max_kb, pss_max_kb;
 	long mem_samples;
 	struct series lat;	/* per-command latencies under load */
-	struct series launch;	/* launch-to-first-answer per instance */
+	struct series launch;	/* launch (fork / create request) to first answer */
+	struct series reply;	/* vtpmd: create request to its reply */
+	int window;		/* instances launched concurrently at most */
+	double all_sum, all_min, all_max;	/* s from first launch until all answered */
+	/* vtpmd fleets: [0] vtpmd, [1] vtpmd-spawner, summed per round */
+	long mgr_rss_kb[2], mgr_pss_kb[2], mgr_samples[2];
+	int leftovers;		/* instance processes killed after destroy */
+	uint64_t start_cpu_ns;	/* CPU of the instances from fork to the end of the launch */
+	long start_cpu_n;
+	uint64_t mgr_cpu_ns;	/* vtpmd + spawner CPU during the launches */
+	long mgr_cpu_n;		/* creates over the rounds */
 };
 
 struct impl {
 	char name[64];
-	const char *path;	/* NULL for the floor */
+	const char *path;	/* NULL for the floor; vtpmd's binary if is_vtpmd */
 	bool is_floor;
+	bool is_vtpmd;		/* fleet of instances created through a vtpmd */
 	bool dead;		/* failed to start or lost its transport */
 	struct server srv;
 	struct floor fl;
@@ -70,6 +81,7 @@ struct opts {
 	enum op_id order[OP_COUNT];
 	int n_order;
 	int fleet;		/* 0: A/B mode */
+	int fleet_window;	/* launches in flight at most; 0: all */
 	long fleet_rounds;
 	const char *md_path, *csv_path, *plot_path;
 	const char *state_base;

@@ -371,16 +371,13 @@ int servers_reap(struct server *s, int n, int grace_ms)
 	return problems;
 }
 
-void server_log_tail(const struct server *s)
+void log_tail(const char *title, const char *path)
 {
-	char path[300], buf[2048];
+	char buf[2048];
 	struct stat st;
 	ssize_t n;
 	int fd;
 
-	if (!s->dir[0])
-		return;
-	snprintf(path, sizeof(path), "%s/server.log", s->dir);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
@@ -388,11 +385,21 @@ void server_log_tail(const struct server *s)
 		lseek(fd, st.st_size - (off_t)sizeof(buf), SEEK_SET);
 	n = read(fd, buf, sizeof(buf));
 	if (n > 0) {
-		fprintf(stderr, "---- %s log (%s) ----\n", s->name, path);
+		fprintf(stderr, "---- %s log (%s) ----\n", title, path);
 		fwrite(buf, 1, (size_t)n, stderr);
 		fprintf(stderr, "\n---- end of log ----\n");
 	}
 	close(fd);
+}
+
+void server_log_tail(const struct server *s)
+{
+	char path[300];
+
+	if (!s->dir[0])
+		return;
+	snprintf(path, sizeof(path), "%s/server.log", s->dir);
+	log_tail(s->name, path);
 }
 
 /* Reads a small /proc file whole; returns bytes or negative errno. */

@@ -38,6 +38,8 @@ int server_request_shutdown(struct server *s);
 int servers_reap(struct server *s, int n, int grace_ms);
 /* Prints the tail of the server's log (stdout+stderr) to stderr. */
 void server_log_tail(const struct server *s);
+/* Prints the last 2 KiB of a log file to stderr, headed by title. */
+void log_tail(const char *title, const char *path);
 
 int server_xfer(void *ctx, const uint8_t *cmd, size_t len, uint8_t *rsp, size_t cap,
 		size_t *rlen);

@@ -136,8 +136,9 @@ static void header(FILE *out, const struct opts *o, bool fleet)
 	for (int i = 0; i < o->n_impls; i++) {
 		const struct impl *im = &o->impls[i];
 
-		fprintf(out, "%s %s = %s", i ? ";" : "", im->name,
-			im->is_floor ? "libtpms in-process" : im->path);
+		fprintf(out, "%s %s = %s%s", i ? ";" : "", im->name,
+			im->is_floor ? "libtpms in-process" : im->is_vtpmd ? "instances of vtpmd " : "",
+			im->is_floor ? "" : im->path);
 		for (int e = 0; e < im->srv.n_env; e++)
 			fprintf(out, " [%s]", im->srv.env[e]);
 	}
@@ -208,25 +209,22 @@ static void ab_tables(FILE *out, struct opts *o)
 
 static void fleet_table(FILE *out, struct opts *o)
 {
-	fprintf(out, "| op | impl | instances | rounds | launch p50 ms | launch p90 ms | "
-		"launch max ms | cmds/s (mean) | cmds/s (min-max) | server CPU/cmd µs | p50 µs | "
-		"p90 µs | p99 µs | max µs | RSS avg MB | RSS max MB | PSS avg MB | PSS max MB |\n");
-	fprintf(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-		"---:|---:|---:|\n");
+	fprintf(out, "| op | impl | instances | rounds | cmds/s (mean) | cmds/s (min-max) | "
+		"server CPU/cmd µs | p50 µs | p90 µs | p99 µs | max µs | RSS avg MB | RSS max MB | "
+		"PSS avg MB | PSS max MB |\n");
+	fprintf(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	for (int i = 0; i < o->n_impls; i++) {
 		struct impl *im = &o->impls[i];
 		struct fleet_result *fr = &im->fleet;
-		struct summary m, l;
+		struct summary m;
 
 		fprintf(out, "| fleet-getrandom | %s |", im->name);
 		if (fr->failed || !fr->rounds) {
-			fprintf(out, " FAILED |  |  |  |  |  |  |  |  |  |  |  |  |  |  |  |\n");
+			fprintf(out, " FAILED |  |  |  |  |  |  |  |  |  |  |  |  |\n");
 			continue;
 		}
 		summarize(&fr->lat, &m);
-		summarize(&fr->launch, &l);
-		fprintf(out, " %d | %d | %.2f | %.2f | %.2f | %.0f | %.0f-%.0f |", fr->instances,
-			fr->rounds, l.p50 / 1000.0, l.p90 / 1000.0, l.max / 1000.0,
+		fprintf(out, " %d | %d | %.0f | %.0f-%.0f |", fr->instances, fr->rounds,
 			fr->tput_sum / fr->rounds, fr->tput_min, fr->tput_max);
 		if (fr->cpu_cmds)
 			fprintf(out, " %.1f |", (double)fr->cpu_ns / 1000.0 / (double)fr->cpu_cmds);
@@ -234,7 +232,7 @@ static void fleet_table(FILE *out, struct opts *o)
 			fprintf(out, " ? |");
 		fprintf(out, " %.1f | %.1f | %.1f | %.1f |", m.p50, m.p90, m.p99, m.max);
 		if (fr->mem_samples)
-			fprintf(out, " %.2f | %.2f | %.2f | %.2f |\n",
+			fprintf(out, " %.2f | %.2f | %.3f | %.3f |\n",
 				(double)fr->rss_sum_kb / (double)fr->mem_samples / 1024.0,
 				(double)fr->rss_max_kb / 1024.0,
 				(double)fr->pss_sum_kb / (double)fr->mem_samples / 1024.0,
@@ -242,13 +240,82 @@ static void fleet_table(FILE *out, struct opts *o)
 		else
 			fprintf(out, " ? | ? | ? | ? |\n");
 	}
+
+	fprintf(out, "\n### Launch\n\n| op | impl | instances | window | launch p50 ms | p90 ms | "
+		"p99 ms | max ms | all answering s (mean) | (min-max) | instance CPU to answer ms | "
+		"create reply p50 ms | reply p99 ms | vtpmd CPU/create ms | vtpmd RSS / PSS MB | "
+		"spawner RSS / PSS MB | PSS/instance incl. manager MB |\n");
+	fprintf(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+		"---:|\n");
+	for (int i = 0; i < o->n_impls; i++) {
+		struct impl *im = &o->impls[i];
+		struct fleet_result *fr = &im->fleet;
+		struct summary l, r;
+
+		fprintf(out, "| launch | %s |", im->name);
+		if (fr->failed || !fr->rounds) {
+			fprintf(out, " FAILED |  |  |  |  |  |  |  |  |  |  |  |  |  |  |\n");
+			continue;
+		}
+		summarize(&fr->launch, &l);
+		fprintf(out, " %d | %d | %.2f | %.2f | %.2f | %.2f | %.3f | %.3f-%.3f |",
+			fr->instances, fr->window, l.p50 / 1000.0, l.p90 / 1000.0, l.p99 / 1000.0,
+			l.max / 1000.0, fr->all_sum / fr->rounds, fr->all_min, fr->all_max);
+		if (fr->start_cpu_n)
+			fprintf(out, " %.2f |", (double)fr->start_cpu_ns / 1e6 / (double)fr->start_cpu_n);
+		else
+			fprintf(out, " ? |");
+		if (!im->is_vtpmd) {
+			fprintf(out, " - | - | - | - | - | %.3f |\n", fr->mem_samples ?
+				(double)fr->pss_sum_kb / (double)fr->mem_samples / 1024.0 : 0.0);
+			continue;
+		}
+		summarize(&fr->reply, &r);
+		fprintf(out, " %.2f | %.2f |", r.p50 / 1000.0, r.p99 / 1000.0);
+		if (fr->mgr_cpu_n)
+			fprintf(out, " %.3f |", (double)fr->mgr_cpu_ns / 1e6 / (double)fr->mgr_cpu_n);
+		else
+			fprintf(out, " ? |");
+		for (int k = 0; k < 2; k++) {
+			if (fr->mgr_samples[k])
+				fprintf(out, " %.2f / %.2f |",
+					(double)fr->mgr_rss_kb[k] / (double)fr->mgr_samples[k] / 1024.0,
+					(double)fr->mgr_pss_kb[k] / (double)fr->mgr_samples[k] / 1024.0);
+			else
+				fprintf(out, " ? |");
+		}
+		if (fr->mem_samples) {
+			/* the manager's share, spread over the instances of each round */
+			double mgr = 0;
+
+			for (int k = 0; k < 2; k++)
+				mgr += (double)fr->mgr_pss_kb[k];
+			fprintf(out, " %.3f |\n",
+				((double)fr->pss_sum_kb + mgr) / (double)fr->mem_samples / 1024.0);
+		} else {
+			fprintf(out, " ? |\n");
+		}
+	}
 	fprintf(out, "\nEach round launches every implementation's fleet in turn (who goes first "
-		"rotates), so order effects average out over an even number of rounds. launch = "
-		"fork to the first validated GetRandom response, instances launched one after "
-		"another; cmds/s = GetRandom(32) over all connections, one outstanding command "
-		"per connection, load generator included; server CPU/cmd = CPU of all instances "
-		"over the load phases / commands; RSS/PSS from /proc/PID/smaps_rollup after each "
-		"load phase.\n");
+		"rotates), so order effects average out over an even number of rounds. cmds/s = "
+		"GetRandom(32) over all connections, one outstanding command per connection, load "
+		"generator included; server CPU/cmd = CPU of all instances over the load phases / "
+		"commands; RSS/PSS from /proc/PID/smaps_rollup of each instance after each load "
+		"phase. launch = fork (separate processes) or sending the `create` request "
+		"(vtpmd, `\"start\": true`) to the first validated GetRandom response on the "
+		"instance's data socket (the bench connects as soon as inotify shows the socket, "
+		"without waiting for the create reply); window = launches in flight at a time; "
+		"all answering = first launch to the last first answer; instance CPU to answer = "
+		"CPU (all threads) of each instance at the end of the launch phase, when it has "
+		"answered and idles; create reply = request to vtpmd's reply (instance running); "
+		"vtpmd CPU/create = CPU of vtpmd and its spawner during the launch phase / "
+		"creates; PSS/instance incl. manager = (PSS of all "
+		"instances + vtpmd + spawner) / instances.\n");
+	for (int i = 0; i < o->n_impls; i++)
+		if (o->impls[i].fleet.leftovers)
+			fprintf(out, "\n**%s: %d instance process(es) were still running after "
+				"destroy and were killed.**\n", o->impls[i].name,
+				o->impls[i].fleet.leftovers);
 }
 
 int report_write(const struct opts *o_const, bool fleet)
@@ -310,6 +377,8 @@ int report_csv(const struct opts *o, const char *path)
 			rc = csv_series(f, im->name, "fleet-getrandom", &im->fleet.lat);
 		if (!rc)
 			rc = csv_series(f, im->name, "launch", &im->fleet.launch);
+		if (!rc)
+			rc = csv_series(f, im->name, "create-reply", &im->fleet.reply);
 	}
 	if (fclose(f) != 0 && !rc)
 		rc = -errno;

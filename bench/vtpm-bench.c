@@ -48,6 +48,8 @@ static void usage(FILE *out)
 		"  --impl NAME=PATH     swtpm-compatible binary to start (repeat; the first is the\n"
 		"                       baseline A of the ratio table); NAME: [A-Za-z0-9._-]\n"
 		"  --impl floor         libtpms in-process, no transport (forked child)\n"
+		"  --impl NAME=vtpmd:PATH  fleet mode only: one vtpmd (binary PATH) creates\n"
+		"                       the instances through its management socket\n"
 		"  --env NAME:VAR=VAL   extra environment for implementation NAME (repeat)\n"
 		"  --transport unix|tcp data channel transport (default unix)\n"
 		"  --cpu N              pin the bench and all servers to CPU N (default 0 in A/B\n"
@@ -63,6 +65,8 @@ static void usage(FILE *out)
 		"  --quick              tiny counts, for smoke tests\n"
 		"  --fleet N            fleet mode: N instances per implementation (N <= %d)\n"
 		"  --fleet-rounds R     fleet rounds, order rotating (default 2, --quick 1)\n"
+		"  --fleet-window W|all launch at most W instances at a time (default 1: one\n"
+		"                       after another; all: every launch at once)\n"
 		"  --md FILE            also write the markdown report to FILE\n"
 		"  --csv FILE           raw latencies: impl,op,seq,latency_ns\n"
 		"  --plot FILE.png      latency CDFs per op via gnuplot\n"
@@ -110,6 +114,10 @@ static int parse_impl(struct opts *o, const char *arg)
 		memcpy(im->name, arg, nl);
 		im->name[nl] = '\0';
 		im->path = eq + 1;
+		if (strncmp(im->path, "vtpmd:", 6) == 0) {
+			im->is_vtpmd = true;
+			im->path += 6;
+		}
 		if (access(im->path, X_OK) < 0) {
 			fprintf(stderr, "vtpm-bench: %s: %s\n", im->path, strerror(errno));
 			return -errno;
@@ -204,7 +212,8 @@ static int parse_long(const char *arg, long min, long max, long *out)
 static int parse_args(struct opts *o, int argc, char **argv)
 {
 	enum { O_IMPL = 256, O_ENV, O_TRANSPORT, O_CPU, O_NOPIN, O_OPS, O_ROUND, O_WARMUP,
-	       O_DURATION, O_OPSLIST, O_QUICK, O_FLEET, O_FLEET_ROUNDS, O_MD, O_CSV, O_PLOT, O_STATEDIR, O_HELP };
+	       O_DURATION, O_OPSLIST, O_QUICK, O_FLEET, O_FLEET_ROUNDS, O_FLEET_WINDOW, O_MD, O_CSV,
+	       O_PLOT, O_STATEDIR, O_HELP };
 	static const struct option lo[] = {
 		{ "impl", required_argument, NULL, O_IMPL },
 		{ "env", required_argument, NULL, O_ENV },
@@ -219,6 +228,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		{ "quick", no_argument, NULL, O_QUICK },
 		{ "fleet", required_argument, NULL, O_FLEET },
 		{ "fleet-rounds", required_argument, NULL, O_FLEET_ROUNDS },
+		{ "fleet-window", required_argument, NULL, O_FLEET_WINDOW },
 		{ "md", required_argument, NULL, O_MD },
 		{ "csv", required_argument, NULL, O_CSV },
 		{ "plot", required_argument, NULL, O_PLOT },
@@ -232,6 +242,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
 
 	o->cpu = 0;
 	o->warmup = -1;
+	o->fleet_window = 1;
 	o->state_base = getenv("TMPDIR");
 	if (!o->state_base || !*o->state_base)
 		o->state_base = "/tmp";
@@ -299,6 +310,14 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		case O_FLEET_ROUNDS:
 			rc = parse_long(optarg, 1, 100, &o->fleet_rounds);
 			break;
+		case O_FLEET_WINDOW:
+			if (strcmp(optarg, "all") == 0) {
+				o->fleet_window = 0;
+			} else {
+				rc = parse_long(optarg, 1, BENCH_MAX_FLEET, &v);
+				o->fleet_window = (int)v;
+			}
+			break;
 		case O_MD:
 			o->md_path = optarg;
 			break;
@@ -345,6 +364,13 @@ static int parse_args(struct opts *o, int argc, char **argv)
 			fprintf(stderr, "vtpm-bench: fleet mode uses unix sockets only\n");
 			return -EINVAL;
 		}
+	} else {
+		for (int i = 0; i < o->n_impls; i++)
+			if (o->impls[i].is_vtpmd) {
+				fprintf(stderr, "vtpm-bench: --impl %s=vtpmd:... works in fleet mode "
+					"only (--fleet N)\n", o->impls[i].name);
+				return -EINVAL;
+			}
 	}
 	return 0;
 }
@@ -616,6 +642,7 @@ out:
 				series_free(&o->impls[i].s[k]);
 			series_free(&o->impls[i].fleet.lat);
 			series_free(&o->impls[i].fleet.launch);
+			series_free(&o->impls[i].fleet.reply);
 		}
 		free(o);
 	}

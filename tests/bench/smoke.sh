@@ -1,11 +1,13 @@
 #!/bin/bash
 # Smoke test of bench/vtpm-bench: every mode once with --quick against
-# $SWTPM_EXE (A/A + floor over unix, TCP, --duration, fleet of 5, and an A/B
-# against Debian's /usr/bin/swtpm when it is installed). Checks exit
-# statuses and that the reports name every op; asserts no timings, since a
-# loaded CI machine may be arbitrarily slow.
+# $SWTPM_EXE (A/A + floor over unix, TCP, --duration, fleet of 5, a fleet of
+# 5 under vtpmd when $VTPMD_EXE is set, and an A/B against Debian's
+# /usr/bin/swtpm when it is installed). Checks exit statuses and that the
+# reports name every op; asserts no timings, since a loaded CI machine may be
+# arbitrarily slow.
 #
-# usage: smoke.sh [PATH/TO/vtpm-bench]   (or env VTPM_BENCH); env SWTPM_EXE
+# usage: smoke.sh [PATH/TO/vtpm-bench]   (or env VTPM_BENCH); env SWTPM_EXE,
+#        optional VTPMD_EXE
 set -u
 
 BENCH=${1:-${VTPM_BENCH:-}}
@@ -124,6 +126,48 @@ if run fleet 0 --fleet 5 --impl ours="$SWTPM_EXE" --quick --csv "$work/fleet.csv
 	n=$(grep -c '^ours,launch,' "$work/fleet.csv")
 	if [ "$n" -eq 5 ]; then ok "fleet: 5 launch times in csv"; else
 		not_ok "fleet: $n launch times in csv, expected 5"; fi
+fi
+
+# 5b. Fleet of 5 under vtpmd: created through its management socket, one at a
+#     time, then all at once; destroyed with purge. Every instance the bench
+#     created must be gone afterwards (the bench reports and kills leftovers).
+if [ -n "${VTPMD_EXE:-}" ] && [ -x "$VTPMD_EXE" ]; then
+	for w in 1 all; do
+		name=vtpmd-fleet-w$w
+		if run "$name" 0 --fleet 5 --fleet-window "$w" --impl mgr="vtpmd:$VTPMD_EXE" \
+			--quick --csv "$work/$name.csv"; then
+			if grep -Eq '^\| fleet-getrandom \| mgr \| 5 \| 1 \| [0-9]+ \|' "$work/$name.out" &&
+				grep -Eq '^\| launch \| mgr \| 5 \| [0-9]+ \| [0-9.]+ \|' "$work/$name.out"; then
+				ok "$name: fleet and launch rows for 5 instances"
+			else
+				not_ok "$name: rows missing" "$work/$name.out"
+			fi
+			n=$(grep -c '^mgr,launch,' "$work/$name.csv")
+			r=$(grep -c '^mgr,create-reply,' "$work/$name.csv")
+			if [ "$n" -eq 5 ] && [ "$r" -eq 5 ]; then ok "$name: 5 launch and 5 reply times in csv"
+			else not_ok "$name: $n launch / $r reply times in csv, expected 5 / 5"; fi
+			if grep -q 'still running after destroy' "$work/$name.out" ||
+				grep -q 'left after destroy' "$work/$name.err"; then
+				not_ok "$name: instances outlived destroy" "$work/$name.err"
+			else
+				ok "$name: destroy left no instance running"
+			fi
+		fi
+	done
+	# Side by side with a process fleet in the same run.
+	if run vtpmd-fleet-mixed 0 --fleet 5 --impl ours="$SWTPM_EXE" --impl mgr="vtpmd:$VTPMD_EXE" \
+		--quick; then
+		if grep -Eq '^\| launch \| ours \| 5 \|' "$work/vtpmd-fleet-mixed.out" &&
+			grep -Eq '^\| launch \| mgr \| 5 \|' "$work/vtpmd-fleet-mixed.out"; then
+			ok "vtpmd-fleet-mixed: both fleets reported"
+		else
+			not_ok "vtpmd-fleet-mixed: a fleet row is missing" "$work/vtpmd-fleet-mixed.out"
+		fi
+	fi
+	run usage-vtpmd-ab 2 --impl mgr="vtpmd:$VTPMD_EXE" --quick
+	run vtpmd-not-vtpmd 1 --fleet 2 --impl bad=vtpmd:/bin/true --quick
+else
+	echo "ok - vtpmd-fleet: skipped, VTPMD_EXE not set # SKIP"
 fi
 
 # 6. Failure paths: a server that never answers, and usage errors.
