@@ -157,6 +157,12 @@ static int journal_create(struct journal *j, int dirfd, bool tpm2, size_t slot_s
 {
 	int r;
 
+	if (j->fd < 0) {
+		/* Nothing on disk yet: remember the size, create with the first slot. */
+		j->slot_size = slot_size;
+		j->seq = 0;
+		return 0;
+	}
 	if (ftruncate(j->fd, 0) < 0 || ftruncate(j->fd, (off_t)(2 * slot_size)) < 0)
 		return -errno;
 	r = fallocate(j->fd, 0, 0, (off_t)(2 * slot_size));
@@ -179,14 +185,22 @@ int journal_open(struct journal *j, int dirfd, bool tpm2, const char *permall_na
 
 	memset(j, 0, sizeof(*j));
 	memset(s, 0, sizeof(s));
-	j->fd = openat(dirfd, journal_file_name(tpm2),
-		       O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
-	if (j->fd < 0)
-		return -errno;
+	j->dirfd = dirfd;
+	j->tpm2 = tpm2;
+	j->mode = mode;
 	r = journal_stat_base(dirfd, permall_name, &now);
-	if (r < 0)
-		goto fail;
+	if (r < 0) {
+		j->fd = -1;
+		return r;
+	}
 	j->base = now;
+	j->fd = openat(dirfd, journal_file_name(tpm2), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (j->fd < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		j->slot_size = JOURNAL_MIN_SLOT; /* created with the first slot */
+		return 0;
+	}
 	if (fstat(j->fd, &sb) < 0) {
 		r = -errno;
 		goto fail;
@@ -248,10 +262,20 @@ static int journal_stage_slot(struct journal *j, const uint8_t *data, size_t len
 	uint8_t *nb;
 	int r;
 
-	if (j->fd < 0)
-		return -EBADF;
 	if (need > j->slot_size)
 		return -E2BIG;
+	if (j->fd < 0) {
+		j->fd = openat(j->dirfd, journal_file_name(j->tpm2),
+			       O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, j->mode);
+		if (j->fd < 0)
+			return -errno;
+		r = journal_create(j, j->dirfd, j->tpm2, j->slot_size);
+		if (r < 0) {
+			close(j->fd);
+			j->fd = -1;
+			return r;
+		}
+	}
 	if (need > j->wlen || !j->wbuf) {
 		nb = realloc(j->wbuf, need);
 		if (!nb)
@@ -320,6 +344,11 @@ void journal_commit(struct journal *j, uint8_t *data, size_t len)
 		j->current_len = len;
 		j->dirty = true;
 	}
+}
+
+bool journal_has_slots(const struct journal *j)
+{
+	return j->seq > 0;
 }
 
 void journal_abort(struct journal *j)

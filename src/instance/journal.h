@@ -28,7 +28,10 @@ struct journal_base {
 };
 
 struct journal {
-	int fd;		  /* the journal file, -1 when not in use */
+	int fd;		  /* the journal file, -1 until the first slot is written */
+	int dirfd;	  /* the state directory (borrowed), to create the file lazily */
+	bool tpm2;
+	mode_t mode;
 	uint64_t seq;	  /* sequence of the newest valid slot */
 	size_t slot_size; /* bytes per slot, header included */
 	size_t allocated[2];
@@ -45,7 +48,8 @@ struct journal {
 /* Name of the journal file for a TPM version. */
 const char *journal_file_name(bool tpm2);
 
-/* Open (creating if needed) the journal next to the permall file and recover:
+/* Open the journal next to the permall file (it is created with the first slot
+ * written, so an instance that never changes NV never pays for it) and recover:
  * afterwards j->dirty says whether j->current is newer than the permall file.
  * `permall_name` is swtpm's file name in dirfd. 0 or -errno. */
 int journal_open(struct journal *j, int dirfd, bool tpm2, const char *permall_name, mode_t mode);
@@ -69,7 +73,11 @@ void journal_abort(struct journal *j);
 int journal_stat_base(int dirfd, const char *permall_name, struct journal_base *base);
 
 /* Drop the journal's content (after the permall file was rewritten because a
- * state did not fit): recreate with slots large enough for `len`. */
+ * state did not fit): recreate with slots large enough for `len`.
+ * journal_rebase says whether a marker slot is needed at all: only when slots
+ * exist that could name an older permall file. */
+bool journal_has_slots(const struct journal *j);
+
 int journal_reset(struct journal *j, int dirfd, bool tpm2, size_t len, mode_t mode);
 
 #endif

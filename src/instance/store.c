@@ -543,6 +543,11 @@ static int store_journal_rebase(struct store *st, size_t len)
 					      &st->journal.base);
 	} else {
 		r = journal_stat_base(st->dirfd, store_file_name(st, STORE_PERMALL, false), &base);
+		if (r == 0 && !journal_has_slots(&st->journal)) {
+			/* No slot can name an older file: the new base is enough. */
+			st->journal.base = base;
+			return 0;
+		}
 		if (r == 0)
 			r = journal_stage_marker(&st->journal, &base);
 		if (r == 0) {

@@ -92,10 +92,12 @@ Test(journal, writes_go_to_the_journal_not_the_file)
 
 	open_store(&st);
 	save_flush(&st, "state-A");
-	cr_assert(file_exists(".vtpm-tpm2-00.permall.journal"));
-	/* the first state creates swtpm's file; the journal sits on top of it */
+	/* the first state creates swtpm's file; the journal sits on top of it and
+	 * is itself created with its first slot */
 	expect_file("state-A");
+	cr_assert_not(file_exists(".vtpm-tpm2-00.permall.journal"));
 	save_flush(&st, "state-B");
+	cr_assert(file_exists(".vtpm-tpm2-00.permall.journal"));
 	expect_load(&st, "state-B");
 	expect_file("state-A"); /* one pwrite, no file rewrite */
 	cr_assert_not(file_exists("TMP2-00.permall"));
@@ -183,6 +185,7 @@ Test(journal, torn_newest_slot_falls_back)
 	int fd;
 
 	open_store(&st);
+	save_flush(&st, "state-0"); /* the permall file */
 	save_flush(&st, "state-A"); /* seq 1 -> slot 1 */
 	save_flush(&st, "state-B"); /* seq 2 -> slot 0 */
 	slot = st.journal.slot_size;
