@@ -7,6 +7,7 @@ pkgs=(
   libtpms-dev libssl-dev liburing-dev libseccomp-dev libjson-c-dev libfuse3-dev
   libcriterion-dev
   swtpm swtpm-tools tpm2-tools tss2 xxd openssl python3 procps iproute2 gnuplot-nox
+  qemu-system-x86 linux-image-amd64 busybox-static kmod cpio
 )
 missing=()
 for p in "${pkgs[@]}"; do
