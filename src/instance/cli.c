@@ -120,6 +120,7 @@ static const struct opts_desc cli_tpmstate_desc[] = {
 	{ "dir", OPTS_STRING },
 	{ "backend-uri", OPTS_STRING },
 	{ "mode", OPTS_MODE },
+	{ "lock", OPTS_BOOLEAN },
 	{ NULL, 0 },
 };
 
@@ -802,6 +803,8 @@ static int cli_handle_tpmstate(FILE *err, const char *str, struct vtpm_config *c
 	}
 	cfg->state_mode = opts_get_mode(&res, "mode", 0640);
 	cfg->state_mode_set = opts_has(&res, "mode");
+	/* swtpm 0.10: locking is on unless lock=false (we lock file:// too) */
+	cfg->state_nolock = opts_has(&res, "lock") && !opts_get_bool(&res, "lock", true);
 out:
 	opts_free(&res);
 	return ret;
@@ -1318,6 +1321,7 @@ int cli_print_capabilities(FILE *out, const struct vtpm_config *cfg)
 		"cmdarg-migration",
 		"nvram-backend-dir",
 		"nvram-backend-file",
+		"tpmstate-opt-lock",
 	};
 	TPMLIB_TPMVersion want = cfg->tpm2 ? TPMLIB_TPM_VERSION_2 : TPMLIB_TPM_VERSION_1_2;
 	char *buf = NULL;

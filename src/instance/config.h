@@ -60,6 +60,7 @@ struct vtpm_config {
 	char *state_uri;   /* "dir://..." / "file://...", NULL: use TPM_PATH lazily */
 	mode_t state_mode; /* default 0640 */
 	bool state_mode_set;
+	bool state_nolock; /* --tpmstate ...,lock=false (swtpm 0.10): no storage lock */
 
 	/* transports */
 	struct cfg_sock server;

@@ -213,7 +213,7 @@ int store_prepare(struct store *st)
 		r = -errno;
 		goto out;
 	}
-	r = store_lock_fd(lfd);
+	r = st->no_lock ? 0 : store_lock_fd(lfd);
 	if (r < 0)
 		goto out;
 

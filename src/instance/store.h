@@ -65,6 +65,7 @@ struct store {
 	 * VTPM_JOURNAL=0 writes swtpm's file every time instead. */
 	bool use_journal;
 	bool journal_ok;
+	bool no_lock; /* --tpmstate ...,lock=false: the operator coordinates access */
 	const struct vtpm_key *key; /* --key: state files encrypted with it, or NULL */
 	bool inflight_journal;	 /* the inflight permall record is a journal slot */
 	bool journal_reset_due;	 /* permall file rewritten: rebase the journal after flush */

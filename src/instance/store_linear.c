@@ -419,7 +419,7 @@ int store_linear_prepare(struct store *st)
 	if (st->lock_deferred)
 		return 0;
 
-	r = store_lock_fd(fd);
+	r = st->no_lock ? 0 : store_lock_fd(fd);
 	if (r < 0)
 		goto fail;
 	/* Formatting (swtpm does it at open) and every later write happen only

@@ -90,6 +90,7 @@ int instance_storage_prepare(struct instance *inst)
 		r = store_init(&inst->store, uri, inst->cfg->tpm2, inst->cfg->state_mode);
 		free(uri);
 		inst->store.key = inst->statekey.len ? &inst->statekey : NULL;
+		inst->store.no_lock = inst->cfg->state_nolock;
 		if (r < 0) {
 			log_printf("Unsupported backend or bad state location: %s\n", strerror(-r));
 			return r;

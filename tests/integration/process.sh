@@ -10,10 +10,24 @@ is_ours() { "$SWTPM_EXE" --version 2>/dev/null | grep -q vtpmd; }
 # --- capabilities (ours: the swtpm 0.8 feature list of what we implement)
 if is_ours; then
 	ok "$SWTPM_EXE" socket --print-capabilities
-	assert_eq '{ "type": "swtpm", "features": [ "tpm-1.2", "tpm-2.0", "tpm-send-command-header", "flags-opt-startup", "flags-opt-disable-auto-shutdown", "ctrl-opt-terminate", "cmdarg-seccomp", "cmdarg-key-fd", "cmdarg-pwd-fd", "cmdarg-print-states", "cmdarg-migration", "nvram-backend-dir", "nvram-backend-file" ], "version": "0.8.0" }' "$OUT" "print-capabilities (TPM 1.2)"
+	assert_eq '{ "type": "swtpm", "features": [ "tpm-1.2", "tpm-2.0", "tpm-send-command-header", "flags-opt-startup", "flags-opt-disable-auto-shutdown", "ctrl-opt-terminate", "cmdarg-seccomp", "cmdarg-key-fd", "cmdarg-pwd-fd", "cmdarg-print-states", "cmdarg-migration", "nvram-backend-dir", "nvram-backend-file", "tpmstate-opt-lock" ], "version": "0.8.0" }' "$OUT" "print-capabilities (TPM 1.2)"
 	ok "$SWTPM_EXE" socket --tpm2 --print-cap
-	assert_contains '"nvram-backend-file", "rsa-keysize-1024", "rsa-keysize-2048", "rsa-keysize-3072" ]' "$OUT" "print-capabilities --tpm2"
+	assert_contains '"tpmstate-opt-lock", "rsa-keysize-1024", "rsa-keysize-2048", "rsa-keysize-3072" ]' "$OUT" "print-capabilities --tpm2"
 fi
+
+# --- --tpmstate ...,lock=false (swtpm 0.10): a second instance may use the dir
+D=$TMPD/nolock
+mkdir -p "$D"
+pick_ports 2; PD=$PORT; PC=$((PORT + 1))
+start_swtpm l1 "$SWTPM_EXE" socket --tpm2 --tpmstate dir="$D" \
+	--server type=tcp,port="$PD" --ctrl type=tcp,port="$PC" --flags not-need-init
+if is_ours; then
+	expect_rc 1 "$SWTPM_EXE" socket --tpm2 --tpmstate dir="$D" --print-states
+	ok "$SWTPM_EXE" socket --tpm2 --tpmstate dir="$D",lock=false --print-states
+	assert_contains '"name": "permall"' "$OUT" "print-states with lock=false"
+	expect_rc 1 "$SWTPM_EXE" socket --tpmstate dir="$D",lock=maybe,mode=0999
+fi
+stop_swtpm_ok l1
 
 # --- option errors: a message on stderr and exit status 1, nothing started
 expect_rc 1 "$SWTPM_EXE"

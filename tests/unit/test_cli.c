@@ -1166,8 +1166,8 @@ Test(cli, tpmstate_errors)
 	expect_fail("Error parsing tpmstate options: Unknown option '/var/lib/tpm'\n");
 	RUN("--tpmstate", "dir=");
 	expect_fail("Error parsing tpmstate options: Unknown option 'dir='\n");
-	RUN("--tpmstate", "dir=/a,lock");
-	expect_fail("Error parsing tpmstate options: Unknown option 'lock'\n");
+	RUN("--tpmstate", "dir=/a,locked");
+	expect_fail("Error parsing tpmstate options: Unknown option 'locked'\n");
 }
 
 Test(cli, tpmstate_long_path)
@@ -1265,6 +1265,19 @@ Test(cli, locality)
 	cr_assert_not(R.cfg.reject_locality4);
 	RUN("--locality", "reject-locality-3");
 	expect_fail("Error parsing locality options: Unknown option 'reject-locality-3'\n");
+}
+
+Test(cli, tpmstate_lock)
+{
+	RUN("--tpmstate", "dir=/x,lock=false");
+	expect_ok();
+	cr_assert(R.cfg.state_nolock);
+	RUN("--tpmstate", "dir=/x,lock");
+	expect_ok();
+	cr_assert_not(R.cfg.state_nolock);
+	RUN("--tpmstate", "dir=/x");
+	expect_ok();
+	cr_assert_not(R.cfg.state_nolock, "locked by default");
 }
 
 Test(cli, keys_stored_raw)
@@ -1619,7 +1632,8 @@ static const char caps_common[] =
 	"{ \"type\": \"swtpm\", \"features\": [ \"tpm-1.2\", \"tpm-2.0\", "
 	"\"tpm-send-command-header\", \"flags-opt-startup\", \"flags-opt-disable-auto-shutdown\", "
 	"\"ctrl-opt-terminate\", \"cmdarg-seccomp\", \"cmdarg-key-fd\", \"cmdarg-pwd-fd\", \"cmdarg-print-states\", "
-	"\"cmdarg-migration\", \"nvram-backend-dir\", \"nvram-backend-file\"";
+	"\"cmdarg-migration\", \"nvram-backend-dir\", \"nvram-backend-file\", "
+	"\"tpmstate-opt-lock\"";
 
 Test(caps, tpm12_exact)
 {
@@ -1669,11 +1683,12 @@ Test(caps, only_implemented_features)
 {
 	char *s = caps_line(true);
 
-	/* swtpm 0.8's list of what is implemented here: no --chroot, no profiles */
+	/* what is implemented here: no --chroot, no profiles; tpmstate lock= (0.10) */
 	cr_assert_not_null(strstr(s, "\"cmdarg-print-states\", \"cmdarg-migration\", "
-				     "\"nvram-backend-dir\", \"nvram-backend-file\""));
+				     "\"nvram-backend-dir\", \"nvram-backend-file\", "
+				     "\"tpmstate-opt-lock\""));
 	cr_assert_null(strstr(s, "cmdarg-chroot"));
-	cr_assert_null(strstr(s, "tpmstate-opt-lock"));
+	cr_assert_null(strstr(s, "cmdarg-profile"));
 	cr_assert_eq(strchr(s, '\n'), s + strlen(s) - 1, "exactly one line");
 	free(s);
 }
