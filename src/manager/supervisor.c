@@ -1410,7 +1410,9 @@ static void sup_cmd_create(struct mgr *m, const struct proto_req *req, uint64_t 
 	conf.argc = req->argc;
 	conf.policy = req->policy;
 	conf.created = (int64_t)time(NULL);
-	conf.state = REG_STOPPED;
+	/* With --start the intent is recorded once, here, instead of "stopped" now
+	 * and "running" a moment later (each write is temp file + two fsyncs). */
+	conf.state = req->start ? REG_RUNNING : REG_STOPPED;
 	in = sup_new(m, &conf);
 	if (!in)
 		goto nomem;
