@@ -393,3 +393,19 @@ void tl_tpm2_hca_cmd(uint8_t out[TL_TPM2_HCA_LEN], const uint8_t auth[20])
 	*p++ = 20;
 	memcpy(p, auth, 20);
 }
+
+int tl_tcp_option(const char *arg, int defport, struct tl_tcp_arg *tcp)
+{
+	int rc;
+
+	free(tcp->host);
+	tcp->host = NULL;
+	rc = tl_parse_tcp(arg, TL_TCP_HOST, defport, tcp);
+	if (rc == -EINVAL)
+		fprintf(stderr, "Invalid port '%s'\n", tcp->port_str);
+	else if (rc == -ERANGE)
+		fprintf(stderr, "Port '%s' outside valid range.\n", tcp->port_str);
+	else if (rc < 0)
+		fprintf(stderr, "Out of memory.\n");
+	return rc;
+}

@@ -45,6 +45,10 @@ struct tl_tcp_arg {
  * every case but -ENOMEM. */
 int tl_parse_tcp(const char *arg, const char *defhost, int defport, struct tl_tcp_arg *out);
 
+/* The --tcp option of both tools: replaces *tcp and prints the tools' error
+ * messages on stderr. 0 or the tl_parse_tcp error. */
+int tl_tcp_option(const char *arg, int defport, struct tl_tcp_arg *tcp);
+
 /* The getaddrinfo() service string each tool derives from that int: swtpm_ioctl
  * truncates the port to 16 bits first, swtpm_bios prints it unsigned into a
  * 10-byte buffer (so "-1" becomes "429496729"). */

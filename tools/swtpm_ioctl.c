@@ -741,15 +741,7 @@ int main(int argc, char *argv[])
 			dev = optarg;
 			break;
 		case 'T':
-			free(tcp.host);
-			rc = tl_parse_tcp(optarg, TL_TCP_HOST, TL_IOCTL_TCP_PORT, &tcp);
-			if (rc == -EINVAL)
-				fprintf(stderr, "Invalid port '%s'\n", tcp.port_str);
-			else if (rc == -ERANGE)
-				fprintf(stderr, "Port '%s' outside valid range.\n", tcp.port_str);
-			else if (rc < 0)
-				fprintf(stderr, "Out of memory.\n");
-			if (rc < 0)
+			if (tl_tcp_option(optarg, TL_IOCTL_TCP_PORT, &tcp) < 0)
 				return EXIT_FAILURE;
 			break;
 		case 'U':
