@@ -1207,10 +1207,21 @@ static pid_t spawn_swtpm(const char *flags)
 		_exit(127);
 	}
 	for (int i = 0; i < 500; i++) {
-		int status;
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int status, fd;
 
-		if (stat(c, &sb) == 0)
-			return pid;
+		/* The socket file exists from bind() on, but connections are refused
+		 * until listen(): wait for a connect that works. */
+		if (stat(c, &sb) == 0) {
+			snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", c);
+			fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+				close(fd);
+				return pid;
+			}
+			if (fd >= 0)
+				close(fd);
+		}
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			cr_assert_fail("swtpm exited early (status %d)", status);
 		usleep(10000);
