@@ -16,8 +16,15 @@ TPM_RH_OWNER = 0x40000001
 PW_SESSION = struct.pack(">IHBH", 0x40000009, 0, 0, 0)
 
 
+RUNNING = []  # servers started and not yet reaped: killed on failure
+
+
 def fail(msg):
     print("FAIL crash_safety: " + msg)
+    for p in RUNNING:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
     sys.exit(1)
 
 
@@ -80,6 +87,7 @@ def start(exe, d):
                           "--ctrl", "type=unixio,path=" + os.path.join(d, "ctrl"),
                           "--flags", "not-need-init,startup-clear"],
                          stdout=subprocess.DEVNULL, stderr=open(os.path.join(d, "log"), "a"))
+    RUNNING[:] = [q for q in RUNNING if q.poll() is None] + [p]
     deadline = time.time() + 5
     while time.time() < deadline:
         if p.poll() is not None:

@@ -40,10 +40,18 @@ static void setup(void)
 	snprintf(g_uri, sizeof(g_uri), "file://%s", g_file);
 }
 
+/* A reference swtpm started by a test, killed here if the test failed early. */
+static pid_t g_swtpm_pid;
+
 static void teardown(void)
 {
 	char cmd[160];
 
+	if (g_swtpm_pid > 0) {
+		kill(g_swtpm_pid, SIGKILL);
+		waitpid(g_swtpm_pid, NULL, 0);
+		g_swtpm_pid = 0;
+	}
 	if (g_dir[0]) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
 		(void)!system(cmd);
@@ -1217,6 +1225,7 @@ static pid_t spawn_swtpm(const char *flags)
 			fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 			if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
 				close(fd);
+				g_swtpm_pid = pid;
 				return pid;
 			}
 			if (fd >= 0)
@@ -1290,6 +1299,7 @@ static void stop_swtpm(pid_t pid)
 
 	cr_assert_eq(swtpm_ioctl("-s"), 0, "swtpm_ioctl -s");
 	cr_assert_eq(wait_child(pid, 10000, &status), 0, "swtpm did not exit");
+	g_swtpm_pid = 0;
 }
 
 /* swtpm 0.7.1 writes, grows and moves; we parse and load every step. */
