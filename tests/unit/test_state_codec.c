@@ -23,6 +23,8 @@
 #include "crypto/state_codec.h"
 #include "vtpm/ctrl_proto.h"
 
+#include "child.h"
+
 #define SWTPM_BIN "/usr/bin/swtpm"
 #define SWTPM_IOCTL_BIN "/usr/bin/swtpm_ioctl"
 
@@ -97,14 +99,6 @@ static pid_t spawn(char *const argv[], const char *out)
 	}
 	track(pid, true);
 	return pid;
-}
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
 /* Exit code (128+signal if killed by one); -1 if it did not end within `ms`

@@ -20,6 +20,8 @@
 #include "crypto/container.h"
 #include "instance/store.h"
 
+#include "child.h"
+
 /* ---- helpers --------------------------------------------------------------- */
 
 static char g_dir[64];
@@ -141,35 +143,6 @@ static void assert_file_is(const char *name, const uint8_t *payload, size_t len)
 static void init_store(struct store *st, bool tpm2, mode_t mode)
 {
 	cr_assert_eq(store_init(st, g_uri, tpm2, mode), 0);
-}
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* waitpid with a deadline; kills (SIGKILL) the child if it does not end. */
-static int wait_child(pid_t pid, int timeout_ms, int *status)
-{
-	long end = now_ms() + timeout_ms;
-
-	for (;;) {
-		pid_t r = waitpid(pid, status, WNOHANG);
-
-		if (r == pid)
-			return 0;
-		if (r < 0)
-			return -errno;
-		if (now_ms() > end) {
-			kill(pid, SIGKILL);
-			waitpid(pid, status, 0);
-			return -ETIMEDOUT;
-		}
-		usleep(10000);
-	}
 }
 
 /* Run a forked check in a child and expect exit code 0. */

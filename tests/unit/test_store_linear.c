@@ -24,6 +24,8 @@
 #include "instance/store.h"
 #include "instance/store_linear.h"
 
+#include "child.h"
+
 /* ---- helpers --------------------------------------------------------------- */
 
 static char g_dir[64];
@@ -1155,33 +1157,6 @@ static bool have_swtpm(void)
 	return access("/usr/bin/swtpm", X_OK) == 0 && access("/usr/bin/swtpm_ioctl", X_OK) == 0;
 }
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int wait_child(pid_t pid, int timeout_ms, int *status)
-{
-	long end = now_ms() + timeout_ms;
-
-	for (;;) {
-		pid_t r = waitpid(pid, status, WNOHANG);
-
-		if (r == pid)
-			return 0;
-		if (r < 0)
-			return -errno;
-		if (now_ms() > end) {
-			kill(pid, SIGKILL);
-			waitpid(pid, status, 0);
-			return -ETIMEDOUT;
-		}
-		usleep(10000);
-	}
-}
 
 static void sock_path(char *buf, size_t n, const char *name)
 {
