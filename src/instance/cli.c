@@ -101,6 +101,32 @@ static const struct option cli_chardev_longopts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* cuse (cli.md §4.2): no transports of its own; the device is the data and
+ * the control channel. */
+static const char cli_cuse_shortopts[] = "M:m:n:r:hv";
+
+static const struct option cli_cuse_longopts[] = {
+	{ "maj", required_argument, NULL, 'M' },
+	{ "min", required_argument, NULL, 'm' },
+	{ "name", required_argument, NULL, 'n' },
+	{ "runas", required_argument, NULL, 'r' },
+	{ "log", required_argument, NULL, CLI_OPT_LOG },
+	{ "locality", required_argument, NULL, CLI_OPT_LOCALITY },
+	{ "key", required_argument, NULL, CLI_OPT_KEY },
+	{ "migration-key", required_argument, NULL, CLI_OPT_MIGRATION_KEY },
+	{ "pid", required_argument, NULL, CLI_OPT_PID },
+	{ "tpmstate", required_argument, NULL, CLI_OPT_TPMSTATE },
+	{ "flags", required_argument, NULL, CLI_OPT_FLAGS },
+	{ "tpm2", no_argument, NULL, CLI_OPT_TPM2 },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'v' },
+	{ "seccomp", required_argument, NULL, CLI_OPT_SECCOMP },
+	{ "migration", required_argument, NULL, CLI_OPT_MIGRATION },
+	{ "print-capabilities", no_argument, NULL, CLI_OPT_PRINT_CAPS },
+	{ "print-states", no_argument, NULL, CLI_OPT_PRINT_STATES },
+	{ NULL, 0, NULL, 0 },
+};
+
 /* Sub-option grammars (cli.md §3). */
 static const struct opts_desc cli_server_desc[] = {
 	{ "type", OPTS_STRING },   { "port", OPTS_INT },	  { "bindaddr", OPTS_STRING },
@@ -183,12 +209,12 @@ static void cli_overview(FILE *out, const char *prog)
 	fprintf(out,
 		"Software TPM 1.2 / TPM 2 emulator (swtpm compatible), served over a choice of interfaces.\n"
 		"\n"
-		"Usage: %s socket|chardev [options]\n"
+		"Usage: %s socket|chardev|cuse [options]\n"
 		"       %s -v|--version\n"
 		"\n"
-		"Run '%s socket --help' or '%s chardev --help' to list an interface's options.\n"
+		"Run '%s socket --help' (or chardev, cuse) to list an interface's options.\n"
 		"Run '%s --version' to show the version.\n",
-		prog, prog, prog, prog, prog);
+		prog, prog, prog, prog);
 }
 
 struct cli_help_entry {
@@ -333,6 +359,23 @@ static const struct cli_help_entry cli_help_vtpm_proxy = {
 	"names a start-up type, startup-clear"
 };
 
+/* cuse's own entries. */
+static const struct cli_help_entry cli_help_cuse_name = {
+	"-n|--name <NAME>", "create the CUSE character device /dev/NAME (mandatory)"
+};
+static const struct cli_help_entry cli_help_cuse_maj = {
+	"-M|--maj <MAJ>", "major number of the device (default: chosen by the kernel)"
+};
+static const struct cli_help_entry cli_help_cuse_min = {
+	"-m|--min <MIN>", "minor number of the device"
+};
+static const struct cli_help_entry cli_help_cuse_runas = {
+	"-r|--runas <user>", "switch to this user (name or uid) once the device exists"
+};
+static const struct cli_help_entry cli_help_version = {
+	"-v|--version", "show the version and exit"
+};
+
 static const struct cli_help_entry *const cli_socket_order[] = {
 	&cli_help[CLI_H_PORT],	     &cli_help[CLI_H_FD],	   &cli_help[CLI_H_TERMINATE],
 	&cli_help[CLI_H_DAEMON],     &cli_help[CLI_H_CTRL],	   &cli_help[CLI_H_MIGKEY_FILE],
@@ -355,18 +398,25 @@ static const struct cli_help_entry *const cli_chardev_order[] = {
 	NULL,
 };
 
+static const struct cli_help_entry *const cli_cuse_order[] = {
+	&cli_help_cuse_name,	     &cli_help_cuse_maj,	   &cli_help_cuse_min,
+	&cli_help[CLI_H_KEY_FILE],   &cli_help[CLI_H_KEY_PWD],	   &cli_help[CLI_H_LOCALITY],
+	&cli_help[CLI_H_MIGKEY_FILE], &cli_help[CLI_H_MIGKEY_PWD], &cli_help[CLI_H_LOG],
+	&cli_help[CLI_H_PID],	     &cli_help[CLI_H_TPMSTATE],	   &cli_help[CLI_H_FLAGS],
+	&cli_help_cuse_runas,	     &cli_help[CLI_H_TPM2],	   &cli_help[CLI_H_SECCOMP],
+	&cli_help[CLI_H_MIGRATION],  &cli_help[CLI_H_PRINT_CAPS], &cli_help[CLI_H_PRINT_STATES],
+	&cli_help_version,	     &cli_help[CLI_H_HELP],	   NULL,
+};
+
 void cli_usage(FILE *out, const char *prog, enum cfg_iface iface)
 {
 	const char *name = iface == IFACE_CHARDEV ? "chardev" : iface == IFACE_CUSE ? "cuse" : "socket";
 
-	const struct cli_help_entry *const *order =
-		iface == IFACE_CHARDEV ? cli_chardev_order : cli_socket_order;
+	const struct cli_help_entry *const *order = iface == IFACE_CHARDEV ? cli_chardev_order
+						    : iface == IFACE_CUSE  ? cli_cuse_order
+									   : cli_socket_order;
 
 	fprintf(out, "Usage: %s %s [options]\n\n", prog, name);
-	if (iface == IFACE_CUSE) {
-		fprintf(out, "The %s interface is not supported by this build.\n\n", name);
-		return;
-	}
 	fprintf(out, "The following options are supported:\n\n");
 	for (size_t i = 0; order[i]; i++) {
 		const struct cli_help_entry *e = order[i];
@@ -431,9 +481,8 @@ int cli_toplevel(int argc, char **argv, FILE *out, FILE *err, enum cfg_iface *if
 		return 0;
 	}
 	if (!strcmp(arg, "cuse")) {
-		fprintf(err, "TPM interface type '%s' is not supported yet.\n", arg);
-		*exit_code = 1;
-		return 1;
+		*iface = IFACE_CUSE;
+		return 0;
 	}
 	fprintf(err, "Unsupported TPM interface type '%s'.\n", arg);
 	cli_overview(err, prog);
@@ -1129,6 +1178,183 @@ static int cli_apply(FILE *err, const struct cli_raw *raw, struct vtpm_config *c
 	return ret;
 }
 
+/* -M / -m: "%u" into 0..65535. swtpm says "major" for both; so do we. */
+static int cli_cuse_devnum(FILE *err, const char *arg, unsigned *out)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(arg, &end, 10);
+	if (end == arg || errno == ERANGE || strchr(arg, '-')) {
+		fprintf(err, "Could not parse major number\n");
+		return -EINVAL;
+	}
+	if (n > 65535) {
+		fprintf(err, "Major number outside valid range [0 - 65535]\n");
+		return -ERANGE;
+	}
+	*out = (unsigned)n;
+	return 0;
+}
+
+/* Exit statuses of swtpm cuse's start-up errors (cli.md §4.2): swtpm returns
+ * small negative numbers from main. */
+#define CLI_CUSE_EXIT_GENERIC 255 /* -1 */
+#define CLI_CUSE_EXIT_NO_NAME 254 /* -2 */
+#define CLI_CUSE_EXIT_OPTION 253  /* -3 */
+#define CLI_CUSE_EXIT_RUNAS 251	  /* -5 */
+
+/* The checks in swtpm cuse's order; returns 0 or the exit status. */
+static int cli_apply_cuse(FILE *err, const struct cli_raw *raw, struct vtpm_config *cfg)
+{
+	int ret;
+
+	if (raw->runas) {
+		if (cli_check_runas(err, raw->runas) < 0 || cli_strdup(err, &cfg->runas, raw->runas) < 0)
+			return CLI_CUSE_EXIT_RUNAS;
+	}
+	if (raw->log && cli_handle_log(err, raw->log, &cfg->log) < 0)
+		return 1;
+	if (cfg->print_capabilities)
+		return 0;
+	if (cfg->print_states) {
+		if (!raw->tpmstate) {
+			fprintf(err, "Error: --tpmstate option is required for --print-states\n");
+			return 1;
+		}
+		return cli_handle_tpmstate(err, raw->tpmstate, cfg) < 0 ? 1 : 0;
+	}
+	if (!cfg->cuse_name) {
+		fprintf(err, "Error: device name missing\n");
+		return CLI_CUSE_EXIT_NO_NAME;
+	}
+	ret = cli_strdup(err, &cfg->keys.key, raw->key);
+	if (ret == 0)
+		ret = cli_strdup(err, &cfg->keys.migration_key, raw->migration_key);
+	if (ret == 0 && raw->pid)
+		ret = cli_handle_pid(err, raw->pid, cfg);
+	if (ret == 0 && raw->tpmstate)
+		ret = cli_handle_tpmstate(err, raw->tpmstate, cfg);
+	if (ret == 0 && raw->seccomp)
+		ret = cli_handle_seccomp(err, raw->seccomp, cfg);
+	if (ret == 0 && raw->locality)
+		ret = cli_handle_locality(err, raw->locality, cfg);
+	if (ret == 0 && raw->flags)
+		ret = cli_handle_flags(err, raw->flags, cfg);
+	if (ret == 0 && raw->migration)
+		ret = cli_handle_migration(err, raw->migration, cfg);
+	if (ret < 0)
+		return CLI_CUSE_EXIT_OPTION;
+	/* CUSE creates the state directory at start, so it must know it now. */
+	if (!cfg->state_uri && !getenv("TPM_PATH")) {
+		fprintf(err, "Error: No TPM state directory is defined; TPM_PATH is not set\n");
+		return CLI_CUSE_EXIT_GENERIC;
+	}
+	return 0;
+}
+
+static int cli_parse_cuse(int argc, char **argv, struct vtpm_config *cfg, FILE *out, FILE *err,
+			  int *exit_code)
+{
+	struct cli_raw raw = { 0 };
+	int c, ret;
+
+	cfg->iface = IFACE_CUSE;
+	*exit_code = 0;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, cli_cuse_shortopts, cli_cuse_longopts, NULL)) != -1) {
+		switch (c) {
+		case 'M':
+			if (cli_cuse_devnum(err, optarg, &cfg->cuse_major) < 0) {
+				ret = CLI_CUSE_EXIT_GENERIC;
+				goto fail;
+			}
+			break;
+		case 'm':
+			if (cli_cuse_devnum(err, optarg, &cfg->cuse_minor) < 0) {
+				ret = CLI_CUSE_EXIT_GENERIC;
+				goto fail;
+			}
+			break;
+		case 'n':
+			/* only the first -n counts */
+			if (!cfg->cuse_name && cli_strdup(err, &cfg->cuse_name, optarg) < 0) {
+				ret = 1;
+				goto fail;
+			}
+			break;
+		case 'r':
+			raw.runas = optarg;
+			break;
+		case 'h':
+			cli_usage(out, program_invocation_name, IFACE_CUSE);
+			ret = 0;
+			goto fail;
+		case 'v':
+			fprintf(out, "TPM emulator CUSE interface version " SWTPM_COMPAT_VERSION
+				     " (vtpmd " VTPM_VERSION ")\n");
+			ret = 0;
+			goto fail;
+		case CLI_OPT_TPMSTATE:
+			raw.tpmstate = optarg;
+			break;
+		case CLI_OPT_TPM2:
+			cfg->tpm2 = true;
+			break;
+		case CLI_OPT_LOG:
+			raw.log = optarg;
+			break;
+		case CLI_OPT_LOCALITY:
+			raw.locality = optarg;
+			break;
+		case CLI_OPT_KEY:
+			raw.key = optarg;
+			break;
+		case CLI_OPT_MIGRATION_KEY:
+			raw.migration_key = optarg;
+			break;
+		case CLI_OPT_PID:
+			raw.pid = optarg;
+			break;
+		case CLI_OPT_FLAGS:
+			raw.flags = optarg;
+			break;
+		case CLI_OPT_SECCOMP:
+			raw.seccomp = optarg;
+			break;
+		case CLI_OPT_MIGRATION:
+			raw.migration = optarg;
+			break;
+		case CLI_OPT_PRINT_CAPS:
+			cfg->print_capabilities = true;
+			break;
+		case CLI_OPT_PRINT_STATES:
+			cfg->print_states = true;
+			break;
+		default:
+			/* swtpm cuse reports an unknown option and carries on */
+			cli_getopt_error(err, argc, argv, cli_cuse_shortopts, cli_cuse_longopts);
+			break;
+		}
+	}
+	if (optind < argc) {
+		fprintf(err, "Unknown parameter '%s'\n", argv[optind]);
+		ret = 1;
+		goto fail;
+	}
+	ret = cli_apply_cuse(err, &raw, cfg);
+	if (ret != 0)
+		goto fail;
+	return 0;
+fail:
+	fflush(err);
+	config_free(cfg);
+	*exit_code = ret;
+	return 1;
+}
+
 int cli_parse(int argc, char **argv, struct vtpm_config *cfg, FILE *out, FILE *err,
 	      int *exit_code)
 {
@@ -1142,6 +1368,8 @@ int cli_parse(int argc, char **argv, struct vtpm_config *cfg, FILE *out, FILE *e
 	bool have_dev = false; /* chardev: the first -c/-f counts */
 
 	config_init(cfg);
+	if (argc > 0 && argv[0] && !strcmp(argv[0], "cuse"))
+		return cli_parse_cuse(argc, argv, cfg, out, err, exit_code);
 	cfg->iface = chardev ? IFACE_CHARDEV : IFACE_SOCKET;
 	*exit_code = 0;
 
@@ -1309,19 +1537,24 @@ static void cli_rsa_keysizes(FILE *f, bool *first)
 
 int cli_print_capabilities(FILE *out, const struct vtpm_config *cfg)
 {
-	static const char *const always[] = {
-		"tpm-send-command-header",
-		"flags-opt-startup",
-		"flags-opt-disable-auto-shutdown",
-		"ctrl-opt-terminate",
-		"cmdarg-seccomp",
-		"cmdarg-key-fd",
-		"cmdarg-pwd-fd",
-		"cmdarg-print-states",
-		"cmdarg-migration",
-		"nvram-backend-dir",
-		"nvram-backend-file",
-		"tpmstate-opt-lock",
+	/* In swtpm's order; `sock` ones only exist for the socket and chardev
+	 * front ends (CUSE has no framing header, startup flag or ctrl socket). */
+	static const struct {
+		const char *name;
+		bool sock;
+	} feats[] = {
+		{ "tpm-send-command-header", true },
+		{ "flags-opt-startup", true },
+		{ "flags-opt-disable-auto-shutdown", false },
+		{ "ctrl-opt-terminate", true },
+		{ "cmdarg-seccomp", false },
+		{ "cmdarg-key-fd", false },
+		{ "cmdarg-pwd-fd", false },
+		{ "cmdarg-print-states", false },
+		{ "cmdarg-migration", false },
+		{ "nvram-backend-dir", false },
+		{ "nvram-backend-file", false },
+		{ "tpmstate-opt-lock", false },
 	};
 	TPMLIB_TPMVersion want = cfg->tpm2 ? TPMLIB_TPM_VERSION_2 : TPMLIB_TPM_VERSION_1_2;
 	char *buf = NULL;
@@ -1346,8 +1579,9 @@ int cli_print_capabilities(FILE *out, const struct vtpm_config *cfg)
 		ret = -ENOTSUP;
 		goto out;
 	}
-	for (size_t i = 0; i < sizeof(always) / sizeof(always[0]); i++)
-		cli_feature(f, &first, always[i]);
+	for (size_t i = 0; i < sizeof(feats) / sizeof(feats[0]); i++)
+		if (!feats[i].sock || cfg->iface != IFACE_CUSE)
+			cli_feature(f, &first, feats[i].name);
 	if (cfg->tpm2)
 		cli_rsa_keysizes(f, &first);
 	fprintf(f, " ], \"version\": \"%s\" }\n", SWTPM_COMPAT_VERSION);

@@ -49,6 +49,7 @@ void config_free(struct vtpm_config *cfg)
 	free(cfg->log.prefix);
 	free(cfg->pid_file);
 	free(cfg->chardev_path);
+	free(cfg->cuse_name);
 	free(cfg->runas);
 	free(cfg->keys.key);
 	free(cfg->keys.migration_key);

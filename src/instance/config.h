@@ -70,6 +70,12 @@ struct vtpm_config {
 	 * manager also runs only to validate a command line). */
 	char *chardev_path;
 	bool vtpm_proxy;   /* chardev --vtpm-proxy */
+	/* cuse: -n NAME creates /dev/NAME; -M/-m pick the device number (0: the
+	 * kernel chooses). cuse_foreground keeps libfuse from daemonizing, which
+	 * swtpm cuse always does (vtpmd supervises its children directly). */
+	char *cuse_name;
+	unsigned cuse_major, cuse_minor;
+	bool cuse_foreground;
 	bool terminate;	   /* -t */
 
 	/* behaviour */

@@ -3,6 +3,7 @@
  * readiness), serve, clean up. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "instance/instance.h"
 #include "instance/log.h"
 #include "instance/run.h"
+#include "io/cuse.h"
 #include "io/sandbox.h"
 #include "io/server.h"
 #include "io/vtpm_proxy.h"
@@ -145,6 +147,105 @@ static int run_open_chardev(struct vtpm_config *cfg)
 	return 0;
 }
 
+/* Exit statuses of swtpm cuse (cli.md §4.2): small negative numbers. */
+#define RUN_CUSE_EXIT_GENERIC 255 /* -1 */
+#define RUN_CUSE_EXIT_OPTION 253  /* -3 */
+#define RUN_CUSE_EXIT_ROOT 252	  /* -4 */
+#define RUN_CUSE_EXIT_PIDFILE 243 /* -13 */
+#define RUN_CUSE_EXIT_SANDBOX 242 /* -14 */
+
+struct run_cuse_ctx {
+	const struct vtpm_config *cfg;
+	char **pidpath;
+};
+
+/* CUSE does these once the device exists (and libfuse has daemonized, so the
+ * pid file names the serving process). */
+static int run_cuse_ready(void *p)
+{
+	struct run_cuse_ctx *ctx = p;
+
+	if (run_write_pidfile(ctx->cfg, ctx->pidpath) < 0)
+		return RUN_CUSE_EXIT_PIDFILE;
+	if (ctx->cfg->runas && sandbox_runas(ctx->cfg->runas) < 0)
+		return RUN_CUSE_EXIT_SANDBOX;
+	if (sandbox_seccomp(ctx->cfg->seccomp) < 0)
+		return RUN_CUSE_EXIT_SANDBOX;
+	return 0;
+}
+
+/* swtpm cuse's start-up order: root, log, capabilities, TPM version, states,
+ * an existing device, keys, TPM start (if not-need-init), the device. */
+static int run_cuse(const struct vtpm_config *cfg)
+{
+	struct instance inst;
+	struct run_cuse_ctx ctx;
+	char *pidpath = NULL, devpath[PATH_MAX];
+	int rc = RUN_CUSE_EXIT_GENERIC, r, fd;
+	bool inst_ok = false;
+
+	/* /dev/cuse and the device node need root; swtpm insists on it. */
+	if (setuid(0) < 0) {
+		fprintf(stderr, "Error: Unable to setuid root. uid = %d, euid = %d, gid = %d\n",
+			(int)getuid(), (int)geteuid(), (int)getgid());
+		return RUN_CUSE_EXIT_ROOT;
+	}
+	r = log_setup(&cfg->log);
+	if (r < 0) {
+		fprintf(stderr, "Could not open the log: %s\n", strerror(-r));
+		return 1;
+	}
+	if (cfg->print_capabilities)
+		return cli_print_capabilities(stdout, cfg) < 0 ? 1 : 0;
+	if (instance_init(&inst, cfg) < 0)
+		return 1;
+	inst_ok = true;
+	if (cfg->print_states) {
+		rc = run_print_states(&inst);
+		goto out;
+	}
+	r = snprintf(devpath, sizeof(devpath), "/dev/%s", cfg->cuse_name);
+	if (r < 0 || (size_t)r >= sizeof(devpath)) {
+		log_printf("Error: Buffer too small to create device file name\n");
+		goto out;
+	}
+	fd = open(devpath, O_RDWR | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd >= 0) {
+		close(fd);
+		log_printf("Error: A device '%s' already exists.\n", devpath);
+		goto out;
+	}
+	if (instance_load_keys(&inst) < 0) {
+		rc = RUN_CUSE_EXIT_OPTION;
+		goto out;
+	}
+	if (cfg->not_need_init) {
+		if (cuse_state_dir(cfg) < 0 || instance_start(&inst, 0) != 0) {
+			log_printf("Error: Could not initialize the TPM\n");
+			goto out;
+		}
+		log_printf("CUSE TPM successfully initialized.\n");
+		/* TPM 2 has no deactivated start-up: swtpm cuse sends nothing */
+		if (!(cfg->startup == STARTUP_DEACTIVATED && cfg->tpm2))
+			instance_startup_cmd(&inst);
+		if (instance_has_pending_writes(&inst) && store_flush_sync(&inst.store) < 0) {
+			log_printf("Error: could not write the TPM state\n");
+			goto out;
+		}
+	}
+	ctx.cfg = cfg;
+	ctx.pidpath = &pidpath;
+	rc = cuse_run(&inst, cfg, run_cuse_ready, &ctx);
+out:
+	if (inst_ok)
+		instance_fini(&inst);
+	if (pidpath) {
+		unlink(pidpath);
+		free(pidpath);
+	}
+	return rc;
+}
+
 int instance_run(const struct vtpm_config *cfg_in)
 {
 	/* A private copy: the chardev device and the vTPM proxy fill in data_fd
@@ -158,6 +259,8 @@ int instance_run(const struct vtpm_config *cfg_in)
 	int ready_fd = -1, rc = 1, r, own_fd = -1;
 	bool inst_ok = false;
 
+	if (cfg->iface == IFACE_CUSE)
+		return run_cuse(cfg_in);
 	if (cfg->daemon && run_daemonize(&ready_fd) < 0) {
 		fprintf(stderr, "Could not daemonize: %s\n", strerror(errno));
 		return 1;

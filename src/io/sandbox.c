@@ -54,6 +54,8 @@ static const char *const sandbox_allowed[] = {
 	"openat", "open", "fstat", "newfstatat", "statx", "stat", "lstat", "fchmod", "fsync",
 	"fdatasync", "rename", "renameat", "renameat2", "unlink", "unlinkat", "fcntl",
 	"ftruncate", "fallocate", "getdents64",
+	/* CUSE: PTM_INIT creates a missing state directory; libfuse may splice */
+	"mkdir", "mkdirat", "splice", "pipe2",
 	"mmap", "munmap", "mremap", "mprotect", "brk", "madvise",
 	"clock_gettime", "clock_getres", "gettimeofday", "time", "nanosleep", "clock_nanosleep",
 	"getrandom", "getpid", "gettid", "getuid", "geteuid", "getgid", "getegid",

@@ -112,6 +112,7 @@ static void teardown(void)
 TestSuite(cli, .init = setup, .fini = teardown);
 TestSuite(toplevel, .init = setup, .fini = teardown);
 TestSuite(caps, .init = setup, .fini = teardown);
+TestSuite(cuse, .init = setup, .fini = teardown);
 
 static void make_socketpair(int sv[2])
 {
@@ -163,7 +164,7 @@ static void top_free(struct top *t)
 	free(t->err);
 }
 
-static const char overview_usage[] = "\n\nUsage: swtpm socket|chardev [options]\n"
+static const char overview_usage[] = "\n\nUsage: swtpm socket|chardev|cuse [options]\n"
 				     "       swtpm -v|--version\n\n";
 
 Test(toplevel, no_arguments)
@@ -239,22 +240,132 @@ Test(toplevel, chardev_dispatch)
 	top_free(&t);
 }
 
-Test(toplevel, known_but_unsupported_interfaces)
+Test(toplevel, cuse_dispatch)
 {
-	const char *names[] = { "cuse" };
+	struct top t = top_run(2, (const char *[]){ "swtpm", "cuse", NULL });
 
-	for (int i = 0; i < 1; i++) {
-		struct top t = top_run(2, (const char *[]){ "swtpm", names[i], NULL });
+	cr_assert_eq(t.rc, 0);
+	cr_assert_eq(t.iface, IFACE_CUSE);
+	cr_assert_str_empty(t.out);
+	cr_assert_str_empty(t.err);
+	top_free(&t);
+}
 
-		cr_assert_eq(t.rc, 1);
-		cr_assert_eq(t.code, 1);
-		char want[128];
+/* ------------------------------------------------------------------------ */
+/* swtpm cuse (cli.md §4.2): its own exit statuses                           */
 
-		snprintf(want, sizeof(want), "TPM interface type '%s' is not supported yet.\n", names[i]);
-		cr_assert_str_eq(t.err, want);
-		cr_assert_null(strstr(t.err, "Unsupported TPM interface type"));
-		top_free(&t);
-	}
+#define URUN(...) run_args((const char *[]){ "cuse", __VA_ARGS__, NULL })
+
+static void expect_cuse_exit(int code, const char *msg)
+{
+	cr_assert_eq(R.rc, 1, "rc %d", R.rc);
+	cr_assert_eq(R.code, code, "exit %d, want %d; err: %s", R.code, code, R.err);
+	cr_assert_str_eq(R.err, msg);
+	cr_assert_str_empty(R.out);
+}
+
+Test(cuse, complete_command_line)
+{
+	URUN("-n", "vtpm0", "-M", "10", "-m", "224", "--tpm2", "--tpmstate", "dir=/tmp",
+	     "--flags", "not-need-init,startup-clear", "--locality", "reject-locality-4",
+	     "--seccomp", "action=none", "--migration", "incoming", "-n", "ignored");
+	expect_ok();
+	cr_assert_eq(R.cfg.iface, IFACE_CUSE);
+	cr_assert_str_eq(R.cfg.cuse_name, "vtpm0", "only the first -n counts");
+	cr_assert_eq(R.cfg.cuse_major, 10);
+	cr_assert_eq(R.cfg.cuse_minor, 224);
+	cr_assert(R.cfg.tpm2);
+	cr_assert_str_eq(R.cfg.state_uri, "dir:///tmp");
+	cr_assert(R.cfg.not_need_init);
+	cr_assert_eq(R.cfg.startup, STARTUP_CLEAR);
+	cr_assert(R.cfg.reject_locality4);
+	cr_assert_eq(R.cfg.seccomp, SECCOMP_NONE);
+	cr_assert(R.cfg.migration_incoming);
+	cr_assert_not(R.cfg.cuse_foreground, "swtpm cuse daemonizes");
+}
+
+Test(cuse, exit_statuses)
+{
+	URUN("--tpmstate", "dir=/tmp");
+	expect_cuse_exit(254, "Error: device name missing\n");
+	URUN("-n", "x", "-M", "65536", "--tpmstate", "dir=/tmp");
+	expect_cuse_exit(255, "Major number outside valid range [0 - 65535]\n");
+	URUN("-n", "x", "-m", "abc", "--tpmstate", "dir=/tmp");
+	expect_cuse_exit(255, "Could not parse major number\n");
+	URUN("-n", "x", "-m", "-1", "--tpmstate", "dir=/tmp");
+	expect_cuse_exit(255, "Could not parse major number\n");
+	URUN("-n", "x", "--tpmstate", "dir=/tmp", "--flags", "bogus");
+	expect_cuse_exit(253, "Error parsing flags options: Unknown option 'bogus'\n");
+	URUN("-n", "x", "--tpmstate", "dir=/tmp", "--runas", "no-such-user-vtpm");
+	expect_cuse_exit(251, "Error: User 'no-such-user-vtpm' does not exist.\n");
+	URUN("-n", "x", "--tpmstate", "dir=/tmp", "stray");
+	expect_cuse_exit(1, "Unknown parameter 'stray'\n");
+}
+
+Test(cuse, state_location_is_required)
+{
+	char *saved = getenv("TPM_PATH") ? strdup(getenv("TPM_PATH")) : NULL;
+
+	unsetenv("TPM_PATH");
+	URUN("-n", "x");
+	expect_cuse_exit(255, "Error: No TPM state directory is defined; TPM_PATH is not set\n");
+	setenv("TPM_PATH", "/tmp", 1);
+	URUN("-n", "x");
+	expect_ok();
+	cr_assert_null(R.cfg.state_uri, "TPM_PATH is read when the TPM starts");
+	if (saved)
+		setenv("TPM_PATH", saved, 1);
+	else
+		unsetenv("TPM_PATH");
+	free(saved);
+}
+
+Test(cuse, unknown_option_is_reported_and_ignored)
+{
+	URUN("-n", "x", "--tpmstate", "dir=/tmp", "--bogus");
+	cr_assert_eq(R.rc, 0);
+	cr_assert_str_eq(R.err, "cuse: unrecognized option '--bogus'\n");
+	cr_assert_str_eq(R.cfg.cuse_name, "x");
+	/* socket-only options are unknown here */
+	URUN("-n", "x", "--tpmstate", "dir=/tmp", "--terminate");
+	cr_assert_eq(R.rc, 0);
+	cr_assert_str_eq(R.err, "cuse: unrecognized option '--terminate'\n");
+}
+
+Test(cuse, help_and_version)
+{
+	URUN("-h");
+	cr_assert_eq(R.rc, 1);
+	cr_assert_eq(R.code, 0);
+	cr_assert_str_empty(R.err);
+	cr_assert_not_null(strstr(R.out, " cuse [options]\n"));
+	cr_assert_not_null(strstr(R.out, "-n|--name <NAME>"));
+	cr_assert_not_null(strstr(R.out, "-M|--maj <MAJ>"));
+	cr_assert_null(strstr(R.out, "--server"), "no socket options in cuse's help");
+	URUN("--version");
+	cr_assert_eq(R.rc, 1);
+	cr_assert_eq(R.code, 0);
+	cr_assert_eq(strncmp(R.out, "TPM emulator CUSE interface version 0.8.0 (vtpmd ", 49), 0,
+		     "%s", R.out);
+}
+
+Test(cuse, print_capabilities_has_no_socket_features)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	URUN("--tpm2", "--print-capabilities");
+	expect_ok();
+	cr_assert_eq(cli_print_capabilities(f, &R.cfg), 0);
+	fclose(f);
+	cr_assert_null(strstr(buf, "tpm-send-command-header"), "%s", buf);
+	cr_assert_null(strstr(buf, "flags-opt-startup"), "%s", buf);
+	cr_assert_null(strstr(buf, "ctrl-opt-terminate"), "%s", buf);
+	cr_assert_not_null(strstr(buf, "\"tpm-2.0\", \"flags-opt-disable-auto-shutdown\", \"cmdarg-seccomp\""),
+			   "%s", buf);
+	cr_assert_not_null(strstr(buf, "rsa-keysize-2048"));
+	free(buf);
 }
 
 Test(toplevel, unknown_interface)
