@@ -305,6 +305,21 @@ def main():
         r = tpm(path, 0x8002, 0x14e, struct.pack('>II', NV, NV) + PW + struct.pack('>HH', 16, 0))
         print(r[16:32].hex())
         sys.exit(0 if rc_of(r) == 0 else 1)
+    if op == 'primary':                 # SOCK HIERARCHY: outPublic of an ECC P-256 primary key
+        # (restricted decrypt, AES-128-CFB: the EK/SRK template shape); a primary
+        # key is derived from its hierarchy's seed, so this names the seed
+        tmpl = struct.pack('>HHIH', 0x23, 0xb, 0x00030072, 0) + \
+            struct.pack('>HHHHHHHH', 6, 128, 0x43, 0x10, 3, 0x10, 0, 0)
+        r = tpm(path, 0x8002, 0x131, struct.pack('>I', int(sys.argv[3], 0)) + PW +
+                struct.pack('>HHH', 4, 0, 0) + struct.pack('>H', len(tmpl)) + tmpl +
+                struct.pack('>HI', 0, 0))
+        if rc_of(r) != 0:
+            print('CreatePrimary rc 0x%x' % rc_of(r)); sys.exit(1)
+        handle = struct.unpack('>I', r[10:14])[0]
+        n = struct.unpack('>H', r[18:20])[0]
+        print(r[20:20 + n].hex())
+        tpm(path, 0x8001, 0x165, struct.pack('>I', handle))
+        sys.exit(0)
     if op == 'ctrl':
         print('%d' % ctrl(path, int(sys.argv[3], 0)))
         sys.exit(0)
@@ -432,6 +447,25 @@ pid1=$(field i1 'd["pid"]')
 	fail "instance is in vtpmd's process group"
 [ "$(ps -o ppid= -p "$pid1" | tr -d ' ')" = "$VTPMD_PID" ] ||
 	fail "instance is not a child of vtpmd (subreaper)"
+
+# ---------------------------------------------------------------- every TPM its own seeds
+
+# The spawner warms libtpms up with a TPM of its own before forking; every
+# child must still manufacture its own EPS, SPS and PPS. A primary key is a
+# function of its hierarchy's seed and the template: equal on one TPM, and
+# different on any two.
+for h in 0x4000000B 0x40000001 0x4000000C; do
+	declare -A seen=()
+	for i in 1 2 3; do
+		ok "${PY[@]}" primary "$S/i$i.sock" "$h"
+		[ -z "${seen[$OUT]:-}" ] || fail "instances ${seen[$OUT]} and i$i share the seed of hierarchy $h"
+		seen[$OUT]=i$i
+	done
+	ok "${PY[@]}" primary "$S/i1.sock" "$h"
+	assert_eq i1 "${seen[$OUT]:-}" "a second primary of hierarchy $h on i1"
+	unset seen
+done
+info "endorsement, storage and platform seeds differ across instances"
 
 # ---------------------------------------------------------------- crash: restart with state
 
