@@ -3,7 +3,7 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(
-  build-essential meson ninja-build pkg-config clang
+  build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
   libtpms-dev libssl-dev liburing-dev libseccomp-dev libjson-c-dev libfuse3-dev
   libcriterion-dev
   swtpm swtpm-tools tpm2-tools tss2 xxd openssl python3 procps iproute2 gnuplot-nox
