@@ -214,19 +214,14 @@ static int proto_parse_argv(json_object *arr, struct proto_req *req, struct prot
 		req->argv[i] = s;
 	}
 	req->argc = n;
-	/* Only the socket interface can be supervised for now: chardev needs a
-	 * device handed over and CUSE a FUSE session per child. */
-	if (strcmp(req->argv[0], "socket") != 0) {
-		if (strcmp(req->argv[0], "chardev") == 0 || strcmp(req->argv[0], "cuse") == 0)
-			proto_err_set(err, PROTO_ERR_ARG,
-				      "interface '%s' is not supported by vtpmd yet: argv[0] must "
-				      "be 'socket'",
-				      req->argv[0]);
-		else
-			proto_err_set(err, PROTO_ERR_ARG,
-				      "argv[0] must be the interface 'socket' (as in 'swtpm socket "
-				      "...'), not '%.64s'",
-				      req->argv[0]);
+	/* The interfaces of `swtpm` (the same option parser validates the rest
+	 * when the instance is created). */
+	if (strcmp(req->argv[0], "socket") != 0 && strcmp(req->argv[0], "chardev") != 0 &&
+	    strcmp(req->argv[0], "cuse") != 0) {
+		proto_err_set(err, PROTO_ERR_ARG,
+			      "argv[0] must be the interface 'socket', 'chardev' or 'cuse' (as in "
+			      "'swtpm socket ...'), not '%.64s'",
+			      req->argv[0]);
 		return -EINVAL;
 	}
 	return 0;

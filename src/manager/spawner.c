@@ -339,6 +339,8 @@ __attribute__((noreturn)) static void spawn_child(const struct spawn_req *req)
 		fflush(NULL);
 		_exit(code ? code : 1);
 	}
+	/* swtpm cuse daemonizes; under vtpmd the child itself is the instance */
+	cfg.cuse_foreground = true;
 	rc = instance_run(&cfg);
 	config_free(&cfg);
 	fflush(NULL);

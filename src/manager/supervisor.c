@@ -534,19 +534,27 @@ static int sup_parse_argv(struct sup_inst *in, char *why, size_t whylen)
 	struct vtpm_config cfg;
 	char **argv = NULL, *errtext = NULL, *saved_port = NULL, line[320];
 	const char *old_port = getenv("TPM_PORT");
+	const char *old_path = getenv("TPM_PATH");
+	char *saved_path = NULL, *own_state = NULL;
 	size_t errlen = 0;
 	FILE *err;
 	int code = 0, rc, ret = -EINVAL;
 
 	argv = calloc(in->conf.argc + 1, sizeof(*argv));
 	err = open_memstream(&errtext, &errlen);
-	if (!argv || !err || (old_port && !(saved_port = strdup(old_port)))) {
+	if (asprintf(&own_state, "%s/state", in->dir) < 0)
+		own_state = NULL; /* its content is undefined after a failure */
+	if (!argv || !err || !own_state || (old_port && !(saved_port = strdup(old_port))) ||
+	    (old_path && !(saved_path = strdup(old_path)))) {
 		sup_fmt(why, whylen, "out of memory");
 		ret = -ENOMEM;
 		goto out;
 	}
 	for (size_t i = 0; i < in->conf.argc; i++)
 		argv[i] = in->conf.argv[i]; /* getopt permutes only the array */
+	/* swtpm cuse insists on a state location while parsing; without
+	 * --tpmstate the instance gets ours (sup_start adds it). */
+	setenv("TPM_PATH", own_state, 1);
 	rc = cli_parse((int)in->conf.argc, argv, &cfg, err, err, &code);
 	fclose(err);
 	err = NULL;
@@ -554,6 +562,10 @@ static int sup_parse_argv(struct sup_inst *in, char *why, size_t whylen)
 		setenv("TPM_PORT", saved_port, 1);
 	else
 		unsetenv("TPM_PORT");
+	if (saved_path)
+		setenv("TPM_PATH", saved_path, 1);
+	else
+		unsetenv("TPM_PATH");
 	if (rc) {
 		sup_first_line(errtext, line, sizeof(line));
 		sup_fmt(why, whylen, "invalid swtpm command line: %s", line);
@@ -599,6 +611,8 @@ out:
 		fclose(err);
 	free(errtext);
 	free(saved_port);
+	free(saved_path);
+	free(own_state);
 	free(argv);
 	return ret;
 }

@@ -170,9 +170,9 @@ def bad_input(path, root):
         (b'{"execute":"create","arguments":{"id":"a\\u0000b","argv":["socket"]}}\n', 'InvalidArgument'),
         (b'{"execute":"create","arguments":{"id":"' + b'x' * 65 + b'","argv":["socket"]}}\n',
          'InvalidArgument'),
-        (b'{"execute":"create","arguments":{"id":"x1","argv":["chardev","--vtpm-proxy"]}}\n',
+        (b'{"execute":"create","arguments":{"id":"x1","argv":["chardev","--tpm2"]}}\n',
          'InvalidArgument'),
-        (b'{"execute":"create","arguments":{"id":"x1","argv":["cuse","-n","x"]}}\n', 'InvalidArgument'),
+        (b'{"execute":"create","arguments":{"id":"x1","argv":["cuse","--tpm2"]}}\n', 'InvalidArgument'),
         (b'{"execute":"create","arguments":{"id":"x1","argv":["socket","--bogus"]}}\n', 'InvalidArgument'),
         (b'{"execute":"create","arguments":{"id":"x1","argv":["socket","-d","--tpm2"]}}\n',
          'InvalidArgument'),
@@ -550,8 +550,10 @@ run "${PY[@]}" badinput "$SOCK" "$ROOT"
 [ "$RC" = 0 ] || fail "bad input handling: $OUT"
 expect_fail "${CTL[@]}" create i1 -- socket --tpm2
 assert_contains "InstanceExists" "$ERR" "duplicate id"
-expect_fail "${CTL[@]}" create c1 -- chardev --vtpm-proxy
-assert_contains "not supported" "$ERR" "chardev"
+expect_fail "${CTL[@]}" create c1 -- chardev --tpm2
+assert_contains "Missing character device or file descriptor" "$ERR" "chardev without a device"
+expect_fail "${CTL[@]}" create c1 -- cuse --tpm2
+assert_contains "device name missing" "$ERR" "cuse without a name"
 expect_fail "${CTL[@]}" create c2 -- --tpm2 --server "type=unixio,path=$S/i4.sock"
 assert_contains "already used by instance 'i4'" "$ERR" "socket conflict"
 assert_no_file "$ROOT/c1"

@@ -64,6 +64,22 @@ Test(mgr_protocol, create_full)
 	cr_expect_eq(json_object_get_int(R.id), 42);
 }
 
+Test(mgr_protocol, every_swtpm_interface_is_accepted)
+{
+	static const char *const ifaces[] = { "socket", "chardev", "cuse" };
+
+	for (size_t i = 0; i < 3; i++) {
+		char line[160];
+
+		snprintf(line, sizeof(line),
+			 "{\"execute\":\"create\",\"arguments\":{\"id\":\"a\",\"argv\":"
+			 "[\"%s\",\"--tpm2\"]}}",
+			 ifaces[i]);
+		cr_assert_eq(parse(line), 0, "%s: %s", ifaces[i], E.desc);
+		cr_expect_str_eq(R.argv[0], ifaces[i]);
+	}
+}
+
 Test(mgr_protocol, create_defaults)
 {
 	cr_assert_eq(parse("{\"execute\":\"create\",\"arguments\":{\"id\":\"a\",\"argv\":"
@@ -388,8 +404,8 @@ Test(mgr_protocol, argv_shapes)
 		{ "[\"socket\",null]", "argv[1] must be a string" },
 		{ "[\"socket\",[\"x\"]]", "argv[1] must be a string" },
 		{ "[\"socket\",\"--tpm2\\u0000--x\"]", "NUL" },
-		{ "[\"chardev\",\"--vtpm-proxy\"]", "not supported by vtpmd yet" },
-		{ "[\"cuse\",\"-n\",\"x\"]", "not supported by vtpmd yet" },
+		{ "[\"sock\",\"--tpm2\"]", "argv[0] must be the interface" },
+		{ "[\"swtpm_cuse\",\"-n\",\"x\"]", "argv[0] must be the interface" },
 		{ "[\"--tpm2\"]", "argv[0] must be the interface" },
 		{ "[\"swtpm\",\"socket\"]", "argv[0] must be the interface" },
 		{ "[\"\"]", "argv[0]" },
