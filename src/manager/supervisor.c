@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -35,6 +36,9 @@
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
+
+/* Readiness poll interval while inotify watches the pid file (a safety net). */
+#define SUP_READY_POLL_MS 250u
 
 enum sup_state {
 	SUP_STOPPED = 0,
@@ -86,6 +90,7 @@ struct sup_inst {
 	struct reg_pid ident;
 	bool ident_ok;
 	uint64_t spawned_ms, deadline;
+	int ready_wd; /* inotify watch on the pid file's directory, -1 */
 	bool spawn_pending;
 	uint32_t spawn_seq;
 	bool explicit_start, stop_requested, keep_error;
@@ -234,6 +239,7 @@ static struct sup_inst *sup_new(struct mgr *m, struct reg_config *conf)
 	memset(conf, 0, sizeof(*conf));
 	in->pidfd = -1;
 	in->ctrl_fd = -1;
+	in->ready_wd = -1;
 	in->pid_w.kind = MGR_W_CHILD;
 	in->pid_w.obj = in;
 	in->ctrl_w.kind = MGR_W_CTRL;
@@ -668,6 +674,7 @@ static int sup_conflicts(struct mgr *m, const struct sup_inst *in, char *why, si
 /* ---- spawning ---- */
 
 static void sup_process_gone(struct sup_inst *in);
+static void sup_ready_unwatch(struct sup_inst *in);
 
 static void sup_spawn(struct sup_inst *in, bool explicit_start)
 {
@@ -965,6 +972,7 @@ static void sup_do_destroy(struct sup_inst *in)
 	}
 	/* Freed later: another event of this batch may still point at it. */
 	sup_unlink(m, in);
+	sup_ready_unwatch(in);
 	sup_ctrl_close(in);
 	if (in->pidfd >= 0) {
 		mgr_watch_del(m, in->pidfd);
@@ -1010,6 +1018,7 @@ static void sup_process_gone(struct sup_inst *in)
 	in->phase = PH_NONE;
 	in->spawn_pending = false;
 	in->adopted = false;
+	sup_ready_unwatch(in);
 	sup_ctrl_close(in);
 	sup_exit_desc(in, what, sizeof(what));
 
@@ -1086,6 +1095,7 @@ static void sup_process_gone(struct sup_inst *in)
 
 static void sup_running(struct sup_inst *in)
 {
+	sup_ready_unwatch(in);
 	in->st = SUP_RUNNING;
 	in->deadline = 0;
 	log_printf("instance %s running as pid %d%s\n", in->conf.id, (int)in->pid,
@@ -1111,6 +1121,90 @@ static bool sup_ready(const struct sup_inst *in)
 		return false;
 	buf[n] = '\0';
 	return atoi(buf) == (int)in->pid;
+}
+
+/* Stop watching the pid file's directory (unless another starting instance
+ * has its pid file there too: inotify gives both the same watch). */
+static void sup_ready_unwatch(struct sup_inst *in)
+{
+	struct mgr *m = in->m;
+	int wd = in->ready_wd;
+
+	if (wd < 0)
+		return;
+	in->ready_wd = -1;
+	for (size_t i = 0; i < m->ninst; i++)
+		if (m->insts[i]->ready_wd == wd)
+			return;
+	inotify_rm_watch(m->ino_fd, wd);
+}
+
+/* The process runs: watch for its pid file. False if it is already there. */
+static bool sup_ready_watch(struct sup_inst *in)
+{
+	struct mgr *m = in->m;
+	char dir[PATH_MAX], *slash;
+
+	if (m->ino_fd >= 0 && in->ready_wd < 0 && strlen(in->ready_file) < sizeof(dir)) {
+		strcpy(dir, in->ready_file);
+		slash = strrchr(dir, '/');
+		if (slash && slash != dir) {
+			*slash = '\0';
+			in->ready_wd = inotify_add_watch(m->ino_fd, dir,
+							 IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR);
+		}
+	}
+	/* after the watch exists: a pid file written before is seen here */
+	return !sup_ready(in);
+}
+
+static void sup_ready_check(struct sup_inst *in)
+{
+	if (in->st == SUP_STARTING && !in->spawn_pending && in->pid > 0 && sup_ready(in))
+		sup_running(in);
+}
+
+void sup_ready_event(struct mgr *m)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool overflow = false;
+	ssize_t n;
+
+	for (;;) {
+		n = read(m->ino_fd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		for (char *p = buf; p < buf + n;) {
+			struct inotify_event *e = (struct inotify_event *)p;
+			const char *base;
+
+			p += sizeof(*e) + e->len;
+			if (e->mask & IN_Q_OVERFLOW) {
+				overflow = true;
+				continue;
+			}
+			if (!e->len || e->wd < 0)
+				continue;
+			for (size_t i = 0; i < m->ninst;) {
+				struct sup_inst *in = m->insts[i];
+
+				if (in->ready_wd == e->wd && (base = strrchr(in->ready_file, '/')) &&
+				    strcmp(base + 1, e->name) == 0)
+					sup_ready_check(in);
+				if (i < m->ninst && m->insts[i] == in)
+					i++;
+			}
+		}
+	}
+	if (!overflow)
+		return;
+	for (size_t i = 0; i < m->ninst;) {
+		struct sup_inst *in = m->insts[i];
+
+		sup_ready_check(in);
+		if (i < m->ninst && m->insts[i] == in)
+			i++;
+	}
 }
 
 void sup_child_event(struct mgr *m, struct sup_inst *in)
@@ -1269,7 +1363,12 @@ void sup_spawner_event(struct mgr *m)
 			sup_begin_stop(in);
 			continue;
 		}
-		in->deadline = in->spawned_ms + 5;
+		if (!sup_ready_watch(in)) {
+			sup_running(in);
+			continue;
+		}
+		/* inotify reports the pid file; polling is the safety net */
+		in->deadline = in->spawned_ms + (in->ready_wd >= 0 ? SUP_READY_POLL_MS : 5);
 	}
 }
 
@@ -1319,8 +1418,11 @@ static void sup_timer(struct sup_inst *in, uint64_t now)
 				"not listening after %u s; killed", SUP_READY_TIMEOUT_MS / 1000);
 			in->keep_error = true;
 			sup_signal(in, SIGKILL);
+		} else if (in->ready_wd >= 0) {
+			in->deadline = now + SUP_READY_POLL_MS;
 		} else {
-			/* poll fast at first: most instances are up in milliseconds */
+			/* no inotify: poll fast at first, most instances are up in
+			 * milliseconds */
 			in->deadline = now + (now - in->spawned_ms < 1000 ? 5 : 50);
 		}
 		break;

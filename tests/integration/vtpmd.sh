@@ -219,6 +219,44 @@ def bad_input(path, root):
             print('FAIL: a refused create left %s behind' % leftover); bad += 1
     return bad
 
+def readiness(path, sdir, k=10):
+    """create --start answers when the instance's pid file appears: vtpmd is
+    told by inotify (its poll is only a 250-ms safety net). Half of the
+    instances share one directory for their --pid files (one inotify watch)."""
+    shared = os.path.join(sdir, 'pids')
+    os.makedirs(shared, exist_ok=True)
+    s = connect(path, 30)
+    f = s.makefile('rwb')
+    took, bad = [], 0
+    for i in range(k):
+        argv = ['socket', '--tpm2', '--server', 'type=unixio,path=%s/r%d.sock' % (sdir, i),
+                '--flags', 'not-need-init,startup-clear']
+        if i % 2:
+            argv += ['--pid', 'file=%s/r%d.pid' % (shared, i)]
+        req = {'execute': 'create', 'id': i,
+               'arguments': {'id': 'r%d' % i, 'argv': argv, 'start': True}}
+        t = time.time()
+        f.write(json.dumps(req).encode() + b'\n'); f.flush()
+        while True:
+            r = json.loads(f.readline())
+            if 'event' not in r:
+                break
+        took.append(time.time() - t)
+        if r.get('return', {}).get('state') != 'running':
+            print('FAIL: create r%d: %r' % (i, r)); bad += 1
+    for i in range(k):
+        getrandom('%s/r%d.sock' % (sdir, i))
+        f.write(json.dumps({'execute': 'destroy', 'id': 'd%d' % i,
+                            'arguments': {'id': 'r%d' % i, 'purge': True}}).encode() + b'\n')
+        f.flush()
+        while 'event' in json.loads(f.readline()):
+            pass
+    took.sort()
+    print('create -> running reply: median %.1f ms, max %.1f ms' % (took[k // 2] * 1e3, took[-1] * 1e3))
+    if took[k // 2] > 0.15:
+        print('FAIL: readiness looks polled, not reported'); bad += 1
+    return bad
+
 def stuck_client(path, ctl):
     """A client that never reads must not block others, and gets dropped."""
     stuck = connect(path, 5)
@@ -351,6 +389,8 @@ def main():
         sys.exit(0)
     if op == 'badinput':
         sys.exit(1 if bad_input(path, sys.argv[3]) else 0)
+    if op == 'readiness':
+        sys.exit(1 if readiness(path, sys.argv[3]) else 0)
     if op == 'stuck':
         sys.exit(stuck_client(path, sys.argv[3:]))
     if op == 'many':
@@ -466,6 +506,12 @@ for h in 0x4000000B 0x40000001 0x4000000C; do
 	unset seen
 done
 info "endorsement, storage and platform seeds differ across instances"
+
+# ---------------------------------------------------------------- readiness
+
+run "${PY[@]}" readiness "$SOCK" "$S"
+[ "$RC" = 0 ] || fail "readiness: $OUT"
+info "$OUT"
 
 # ---------------------------------------------------------------- crash: restart with state
 
