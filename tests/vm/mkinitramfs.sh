@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # mkinitramfs.sh KVER OUT [MODULE...]
 # Builds a gzip'ed newc initramfs with busybox-static as /bin/*, guest-init.sh
-# as /init and the given kernel modules (plus their dependencies, resolved with
+# (or the script in $VM_INIT) as /init and the given kernel modules (plus their dependencies, resolved with
 # `modprobe --show-depends` against /lib/modules/KVER). Modules that are built
 # into the kernel (modules.builtin) are skipped.
 set -euo pipefail
@@ -21,7 +21,7 @@ cp "$busybox" "$root/bin/busybox"
 for a in $("$busybox" --list); do
     [[ $a == busybox ]] || ln -s busybox "$root/bin/$a"
 done
-install -m 0755 "$here/guest-init.sh" "$root/init"
+install -m 0755 "${VM_INIT:-$here/guest-init.sh}" "$root/init"
 
 : > "$root/modules.list"
 moddir=/lib/modules/$kver

@@ -1,0 +1,123 @@
+# Guest side of vtpm_proxy.sh (run by guest-9p-init.sh inside chroot of the
+# host root, tpm_vtpm_proxy loaded). Kernel command line: vmtest_swtpm= (our
+# swtpm), vmtest_ioctl= (our swtpm_ioctl), vmtest_digest= (64 hex digits to
+# extend into PCR 16).
+#
+# For TPM 2 (and TPM 1.2 with vmtest_tpm12=1): `swtpm chardev --vtpm-proxy` creates /dev/tpmN
+# (and /dev/tpmrmN) through /dev/vtpmx, the guest kernel starts it and uses it;
+# tpm2-tools go through the kernel's resource manager; CMD_SHUTDOWN over the
+# ctrl socket ends the emulator, the device goes away and the state files stay.
+# A second start on the same state reads the NV index written by the first.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+SWTPM=$(arg vmtest_swtpm)
+IOCTL=$(arg vmtest_ioctl)
+DIGEST=$(arg vmtest_digest)
+W=/tmp/vp
+mkdir -p $W
+
+say "vtpmx $([[ -c /dev/vtpmx ]] && echo yes || echo no)"
+say "tpm-before $(ls /dev | grep -c '^tpm')"
+
+pid=
+# start TAG STATEDIR EXTRA_ARGS...: starts the emulator (files $W/TAG.*),
+# waits for its "New TPM device" line and the device nodes; sets $pid and $dev.
+start() {
+    local tag=$1 st=$2
+    shift 2
+    mkdir -p "$st"
+    "$SWTPM" chardev --vtpm-proxy --tpmstate dir="$st" \
+        --ctrl type=unixio,path=$W/$tag.ctrl --pid file=$W/$tag.pid \
+        --log file=$W/$tag.log,level=20 "$@" > $W/$tag.out 2> $W/$tag.err &
+    pid=$!
+    mark $tag-start
+    dev=
+    wait_for 10 grep -q '^New TPM device' $W/$tag.out
+    mark $tag-line
+    say "$tag-newdev $(head -n1 $W/$tag.out)"
+    dev=$(sed -n 's|^New TPM device: /dev/\(tpm[0-9]*\) .*|\1|p' $W/$tag.out)
+    if [[ -z $dev ]]; then
+        say "error $tag: no device line"
+        dump $W/$tag.out $W/$tag.err $W/$tag.log
+        kill -9 $pid 2>/dev/null
+        return 1
+    fi
+    wait_for 10 test -c /dev/$dev
+    say "$tag-sysdev $(cat /sys/class/tpm/$dev/dev 2>/dev/null)"
+    say "$tag-nodes $(ls -1 /dev | grep -E "^(tpm|tpmrm)${dev#tpm}\$" | sort | paste -sd' ')"
+    mark $tag-dev
+    say "$tag-version $(cat /sys/class/tpm/$dev/tpm_version_major 2>/dev/null)"
+    wait_for 10 test -S $W/$tag.ctrl
+    say "$tag-pidfile $([[ $(cat $W/$tag.pid 2>/dev/null) == "$pid" ]] && echo ok || echo bad)"
+}
+
+# stop TAG STATEDIR [term]: CMD_SHUTDOWN over the ctrl socket (or SIGTERM);
+# the emulator must exit, and the kernel then removes the device.
+stop() {
+    local tag=$1
+    if [[ ${3:-} == term ]]; then
+        kill -TERM $pid
+    else
+        run "$tag-shutdown" "$IOCTL" --unix $W/$tag.ctrl -s
+    fi
+    wait_exit 10 $pid
+    say "$tag-exit $wrc"
+    wait_for 5 test ! -e /dev/$dev
+    say "$tag-gone $([[ -e /dev/$dev ]] && echo no || echo yes)"
+    say "$tag-files $(ls "$2" | sort | paste -sd' ')"
+    say "$tag-permall-size $(stat -c %s "$2"/tpm*-00.permall 2>/dev/null)"
+    say "$tag-stderr $(wc -c < $W/$tag.err)"
+    if [[ -s $W/$tag.err || $wrc != 0 || -n $(arg vmtest_debug) ]]; then
+        dump $W/$tag.out $W/$tag.err
+        grep -a -B2 -A3 -i 'error\|fail' $W/$tag.log | tail -n 40
+    fi
+}
+
+# ---- TPM 2 ----
+if start tpm2 $W/tpm2.state --tpm2; then
+    export TPM2TOOLS_TCTI=device:/dev/tpmrm${dev#tpm}
+    say "tcti $TPM2TOOLS_TCTI"
+    run tpm2-getrandom tpm2_getrandom --hex 16 > $W/rand
+    say "tpm2-random $(cat $W/rand)"
+    mark tpm2-getrandom
+    say "tpm2-pcr16-before $(cat /sys/class/tpm/$dev/pcr-sha256/16 2>/dev/null)"
+    run tpm2-pcrextend tpm2_pcrextend 16:sha256=$DIGEST
+    run tpm2-pcrread tpm2_pcrread sha256:16 -o $W/pcr16 >/dev/null
+    say "tpm2-pcr16 $(hexof $W/pcr16)"
+    # the kernel's own PCR read (TPM2_PCR_Read by the driver)
+    say "tpm2-pcr16-sysfs $(cat /sys/class/tpm/$dev/pcr-sha256/16 2>/dev/null)"
+    printf 'vtpm-proxy NV ok' > $W/nvdata
+    run tpm2-nvdefine tpm2_nvdefine 0x1500016 -C o -s 16 -a "ownerread|ownerwrite" >/dev/null
+    run tpm2-nvwrite tpm2_nvwrite 0x1500016 -C o -i $W/nvdata
+    run tpm2-nvread tpm2_nvread 0x1500016 -C o -s 16 -o $W/nvread
+    say "tpm2-nv $(hexof $W/nvread)"
+    mark tpm2-nv
+    # the ctrl channel answers while the kernel owns the data channel
+    run tpm2-ioctl-c "$IOCTL" --unix $W/tpm2.ctrl -c > $W/caps
+    say "tpm2-ioctl-caps $(head -n1 $W/caps)"
+    stop tpm2 $W/tpm2.state
+    mark tpm2-stop
+
+    # The same state directory again: the NV index survived the stop. This
+    # one ends by SIGTERM.
+    if start tpm2b $W/tpm2.state --tpm2; then
+        export TPM2TOOLS_TCTI=device:/dev/tpmrm${dev#tpm}
+        run tpm2b-nvread tpm2_nvread 0x1500016 -C o -s 16 -o $W/nvread2
+        say "tpm2b-nv $(hexof $W/nvread2)"
+        stop tpm2b $W/tpm2.state term
+        mark tpm2b-stop
+    fi
+fi
+
+# ---- TPM 1.2 (vmtest_tpm12=1) ----
+# libtpms generates an RSA key at every TPM 1.2 start: 0.2-0.7 s natively,
+# 5-40 s under TCG, so this part is opt-in (VM_TPM12=1 on the host).
+if [[ -n $(arg vmtest_tpm12) ]] && start tpm12 $W/tpm12.state; then
+    # the driver's TPM 1.2 sysfs files (TPM_GetCapability through the proxy)
+    say "tpm12-caps $(grep -a '^TCG version' /sys/class/tpm/$dev/caps 2>/dev/null)"
+    say "tpm12-pcr00 $(grep -a '^PCR-00' /sys/class/tpm/$dev/pcrs 2>/dev/null)"
+    stop tpm12 $W/tpm12.state
+    mark tpm12-stop
+fi
+say "tpm-after $(ls /dev | grep -c '^tpm')"
