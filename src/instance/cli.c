@@ -1178,6 +1178,53 @@ static int cli_apply(FILE *err, const struct cli_raw *raw, struct vtpm_config *c
 	return ret;
 }
 
+/* The options every interface has, recorded for cli_apply*; false if `c` is
+ * not one of them. */
+static bool cli_common_opt(int c, struct cli_raw *raw, struct vtpm_config *cfg)
+{
+	switch (c) {
+	case CLI_OPT_TPMSTATE:
+		raw->tpmstate = optarg;
+		break;
+	case CLI_OPT_TPM2:
+		cfg->tpm2 = true;
+		break;
+	case CLI_OPT_LOG:
+		raw->log = optarg;
+		break;
+	case CLI_OPT_LOCALITY:
+		raw->locality = optarg;
+		break;
+	case CLI_OPT_KEY:
+		raw->key = optarg;
+		break;
+	case CLI_OPT_MIGRATION_KEY:
+		raw->migration_key = optarg;
+		break;
+	case CLI_OPT_PID:
+		raw->pid = optarg;
+		break;
+	case CLI_OPT_FLAGS:
+		raw->flags = optarg;
+		break;
+	case CLI_OPT_SECCOMP:
+		raw->seccomp = optarg;
+		break;
+	case CLI_OPT_MIGRATION:
+		raw->migration = optarg;
+		break;
+	case CLI_OPT_PRINT_CAPS:
+		cfg->print_capabilities = true;
+		break;
+	case CLI_OPT_PRINT_STATES:
+		cfg->print_states = true;
+		break;
+	default:
+		return false;
+	}
+	return true;
+}
+
 /* -M / -m: "%u" into 0..65535. swtpm says "major" for both; so do we. */
 static int cli_cuse_devnum(FILE *err, const char *arg, unsigned *out)
 {
@@ -1297,45 +1344,11 @@ static int cli_parse_cuse(int argc, char **argv, struct vtpm_config *cfg, FILE *
 				     " (vtpmd " VTPM_VERSION ")\n");
 			ret = 0;
 			goto fail;
-		case CLI_OPT_TPMSTATE:
-			raw.tpmstate = optarg;
-			break;
-		case CLI_OPT_TPM2:
-			cfg->tpm2 = true;
-			break;
-		case CLI_OPT_LOG:
-			raw.log = optarg;
-			break;
-		case CLI_OPT_LOCALITY:
-			raw.locality = optarg;
-			break;
-		case CLI_OPT_KEY:
-			raw.key = optarg;
-			break;
-		case CLI_OPT_MIGRATION_KEY:
-			raw.migration_key = optarg;
-			break;
-		case CLI_OPT_PID:
-			raw.pid = optarg;
-			break;
-		case CLI_OPT_FLAGS:
-			raw.flags = optarg;
-			break;
-		case CLI_OPT_SECCOMP:
-			raw.seccomp = optarg;
-			break;
-		case CLI_OPT_MIGRATION:
-			raw.migration = optarg;
-			break;
-		case CLI_OPT_PRINT_CAPS:
-			cfg->print_capabilities = true;
-			break;
-		case CLI_OPT_PRINT_STATES:
-			cfg->print_states = true;
-			break;
 		default:
 			/* swtpm cuse reports an unknown option and carries on */
-			cli_getopt_error(err, argc, argv, cli_cuse_shortopts, cli_cuse_longopts);
+			if (!cli_common_opt(c, &raw, cfg))
+				cli_getopt_error(err, argc, argv, cli_cuse_shortopts,
+						 cli_cuse_longopts);
 			break;
 		}
 	}
@@ -1433,46 +1446,12 @@ int cli_parse(int argc, char **argv, struct vtpm_config *cfg, FILE *out, FILE *e
 		case CLI_OPT_CTRL:
 			raw.ctrl = optarg;
 			break;
-		case CLI_OPT_TPMSTATE:
-			raw.tpmstate = optarg;
-			break;
-		case CLI_OPT_TPM2:
-			cfg->tpm2 = true;
-			break;
-		case CLI_OPT_LOG:
-			raw.log = optarg;
-			break;
-		case CLI_OPT_LOCALITY:
-			raw.locality = optarg;
-			break;
-		case CLI_OPT_KEY:
-			raw.key = optarg;
-			break;
-		case CLI_OPT_MIGRATION_KEY:
-			raw.migration_key = optarg;
-			break;
-		case CLI_OPT_PID:
-			raw.pid = optarg;
-			break;
-		case CLI_OPT_FLAGS:
-			raw.flags = optarg;
-			break;
-		case CLI_OPT_SECCOMP:
-			raw.seccomp = optarg;
-			break;
-		case CLI_OPT_MIGRATION:
-			raw.migration = optarg;
-			break;
-		case CLI_OPT_PRINT_CAPS:
-			cfg->print_capabilities = true;
-			break;
-		case CLI_OPT_PRINT_STATES:
-			cfg->print_states = true;
-			break;
 		case CLI_OPT_VTPM_PROXY:
 			cfg->vtpm_proxy = true;
 			break;
 		default:
+			if (cli_common_opt(c, &raw, cfg))
+				break;
 			cli_getopt_error(err, argc, argv, shortopts, longopts);
 			cli_usage(err, program_invocation_name, cfg->iface);
 			goto fail;
