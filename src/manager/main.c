@@ -399,6 +399,8 @@ static void mgr_loop(struct mgr *m)
 		 * that an event in the same batch already changed */
 		for (int i = 0; i < n; i++)
 			mgr_dispatch(m, &evs[i]);
+		/* the creates of this batch: spawned already, made durable here */
+		sup_sync(m);
 		now = mgr_now_ms();
 		sup_timers(m, now);
 		mgmt_timers(m, now);
@@ -551,6 +553,7 @@ out:
 	/* remove the socket only while it is still ours */
 	if (rc == 0 && m.sock_path)
 		unlink(m.sock_path);
+	sup_sync(&m);
 	sup_free_all(&m);
 	if (m.sp.fd >= 0)
 		spawn_stop(&m.sp);

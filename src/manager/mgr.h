@@ -43,6 +43,7 @@ struct mgr {
 	struct sup_inst **insts;
 	size_t ninst, cap;
 	struct sup_inst *graveyard; /* destroyed, freed after the event batch */
+	size_t nunsynced;	    /* created, registry entry not durable yet */
 
 	int listen_fd;
 	struct mgr_watch listen_w;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <liburing.h>
 
 #include "manager/registry.h"
 
@@ -212,7 +213,115 @@ void reg_config_free(struct reg_config *c)
 	c->argc = 0;
 }
 
+static int reg_config_store(const char *root, const struct reg_config *c, bool durable);
+
 int reg_config_write(const char *root, const struct reg_config *c)
+{
+	return reg_config_store(root, c, true);
+}
+
+int reg_config_write_nosync(const char *root, const struct reg_config *c)
+{
+	return reg_config_store(root, c, false);
+}
+
+/* fsync every fd, in parallel through io_uring (the kernel's workers, whose
+ * device flushes coalesce) if it is available, else one after another.
+ * 0 or the first -errno. */
+static int reg_fsync_all(const int *fds, size_t n)
+{
+	struct io_uring ring;
+	struct io_uring_cqe *cqe;
+	size_t done = 0;
+	unsigned depth = 8;
+	int ret = 0;
+
+	while (depth < n && depth < 256)
+		depth *= 2;
+	if (n < 2 || io_uring_queue_init(depth, &ring, 0) < 0) {
+		for (size_t i = 0; i < n; i++)
+			if (fsync(fds[i]) < 0 && ret == 0)
+				ret = -errno;
+		return ret;
+	}
+	while (done < n) {
+		size_t batch = 0;
+
+		while (done + batch < n && batch < depth) {
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+
+			if (!sqe)
+				break;
+			io_uring_prep_fsync(sqe, fds[done + batch], 0);
+			batch++;
+		}
+		if (io_uring_submit_and_wait(&ring, (unsigned)batch) < 0) {
+			/* nothing is known about this batch: do it by hand */
+			for (size_t i = done; i < done + batch; i++)
+				if (fsync(fds[i]) < 0 && ret == 0)
+					ret = -errno;
+		}
+		for (size_t i = 0; i < batch; i++) {
+			if (io_uring_wait_cqe(&ring, &cqe) < 0)
+				break;
+			if (cqe->res < 0 && ret == 0)
+				ret = cqe->res;
+			io_uring_cqe_seen(&ring, cqe);
+		}
+		done += batch;
+	}
+	io_uring_queue_exit(&ring);
+	return ret;
+}
+
+int reg_sync_entries(const char *root, const char *const *ids, size_t n)
+{
+	char sub[MGR_ID_MAX + 16];
+	size_t nfd = 0;
+	int rfd, *fds, ret = 0;
+
+	if (n == 0)
+		return 0;
+	rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rfd < 0)
+		return -errno;
+	fds = calloc(2 * n + 1, sizeof(*fds));
+	if (!fds) {
+		close(rfd);
+		return -ENOMEM;
+	}
+	/* each config.json, each STATE_ROOT/ID (entries state/, run/,
+	 * config.json), and the state root once (entries ID) */
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		int fd;
+
+		if (snprintf(sub, sizeof(sub), "%s/config.json", ids[i]) >= (int)sizeof(sub)) {
+			ret = -ENAMETOOLONG;
+			break;
+		}
+		fd = openat(rfd, sub, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			ret = -errno;
+			break;
+		}
+		fds[nfd++] = fd;
+		fd = openat(rfd, ids[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			ret = -errno;
+			break;
+		}
+		fds[nfd++] = fd;
+	}
+	fds[nfd++] = rfd;
+	if (ret == 0)
+		ret = reg_fsync_all(fds, nfd);
+	for (size_t i = 0; i < nfd; i++)
+		close(fds[i]);
+	free(fds);
+	return ret;
+}
+
+static int reg_config_store(const char *root, const struct reg_config *c, bool durable)
 {
 	json_object *o = json_object_new_object(), *a = json_object_new_array();
 	char dir[PATH_MAX];
@@ -245,7 +354,7 @@ int reg_config_write(const char *root, const struct reg_config *c)
 		} else {
 			memcpy(buf, s, len);
 			buf[len] = '\n';
-			ret = reg_replace(dir, "config.json", buf, len + 1, true);
+			ret = reg_replace(dir, "config.json", buf, len + 1, durable);
 			free(buf);
 		}
 	} else if (ret == 0) {

@@ -53,6 +53,14 @@ int reg_prepare(const char *root, const char *id, uid_t uid, gid_t gid);
 /* config.json, written atomically and durably (temp file, fsync, rename,
  * directory fsync). */
 int reg_config_write(const char *root, const struct reg_config *c);
+/* The same, atomically but not durably yet: a new entry, made durable with
+ * others in one go by reg_sync_entries(). */
+int reg_config_write_nosync(const char *root, const struct reg_config *c);
+/* Make new entries durable: their config.json, the entries of their
+ * directories (state/, run/, config.json) and their own entries in the state
+ * root. All these fsyncs run in parallel (io_uring), so a batch of creates
+ * waits about as long as one. 0 or the first -errno. */
+int reg_sync_entries(const char *root, const char *const *ids, size_t n);
 /* Read and validate STATE_ROOT/id/config.json. On error *why explains. */
 int reg_config_read(const char *root, const char *id, struct reg_config *c, char *why,
 		    size_t whylen);

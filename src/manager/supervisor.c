@@ -91,6 +91,8 @@ struct sup_inst {
 	bool ident_ok;
 	uint64_t spawned_ms, deadline;
 	int ready_wd; /* inotify watch on the pid file's directory, -1 */
+	bool unsynced; /* created: config.json and directories not durable yet */
+	bool fresh;    /* created just now: its directories exist */
 	bool spawn_pending;
 	uint32_t spawn_seq;
 	bool explicit_start, stop_requested, keep_error;
@@ -404,7 +406,8 @@ static void sup_settle(struct sup_inst *in)
 		case PROTO_CMD_CREATE:
 		case PROTO_CMD_START:
 		case PROTO_CMD_RESTART:
-			if (in->st == SUP_RUNNING) {
+			/* a create is acknowledged once its entry is durable */
+			if (in->st == SUP_RUNNING && !in->unsynced) {
 				mgmt_reply(in->m, w->client, w->reqid, sup_status_json(in, true));
 				done = true;
 			} else if ((in->st == SUP_FAILED || in->st == SUP_STOPPED) &&
@@ -425,7 +428,7 @@ static void sup_settle(struct sup_inst *in)
 			break;
 		case PROTO_CMD_IMPORT_STATE:
 			/* started for the import: do it now that the ctrl channel listens */
-			if (in->st == SUP_RUNNING) {
+			if (in->st == SUP_RUNNING && !in->unsynced) {
 				sup_import_now(in, w->client, w->reqid, w->file, w->filelen);
 				done = true;
 			} else if ((in->st == SUP_FAILED || in->st == SUP_STOPPED) &&
@@ -696,7 +699,9 @@ static void sup_spawn(struct sup_inst *in, bool explicit_start)
 	sup_persist(in, REG_RUNNING);
 	if (in->ready_file)
 		unlink(in->ready_file); /* a stale one must not look like readiness */
-	r = reg_prepare(m->state_root, in->conf.id, in->uid, in->gid);
+	/* a create has just made them */
+	r = in->fresh ? 0 : reg_prepare(m->state_root, in->conf.id, in->uid, in->gid);
+	in->fresh = false;
 	if (r < 0) {
 		sup_fmt(in->last_error, sizeof(in->last_error), "cannot prepare %s: %s", in->dir,
 			strerror(-r));
@@ -973,6 +978,10 @@ static void sup_do_destroy(struct sup_inst *in)
 	/* Freed later: another event of this batch may still point at it. */
 	sup_unlink(m, in);
 	sup_ready_unwatch(in);
+	if (in->unsynced) {
+		in->unsynced = false;
+		m->nunsynced--;
+	}
 	sup_ctrl_close(in);
 	if (in->pidfd >= 0) {
 		mgr_watch_del(m, in->pidfd);
@@ -982,6 +991,54 @@ static void sup_do_destroy(struct sup_inst *in)
 	in->dead = true;
 	in->next_dead = m->graveyard;
 	m->graveyard = in;
+}
+
+void sup_sync(struct mgr *m)
+{
+	const char **ids;
+	size_t n = 0;
+	int r;
+
+	if (m->nunsynced == 0)
+		return;
+	ids = calloc(m->nunsynced, sizeof(*ids));
+	for (size_t i = 0; ids && i < m->ninst && n < m->nunsynced; i++)
+		if (m->insts[i]->unsynced)
+			ids[n++] = m->insts[i]->conf.id;
+	r = ids ? reg_sync_entries(m->state_root, ids, n) : -ENOMEM;
+	free(ids);
+	if (r < 0)
+		log_printf("registry: cannot make %zu new entr%s durable: %s\n", m->nunsynced,
+			   m->nunsynced == 1 ? "y" : "ies", strerror(-r));
+	for (size_t i = 0; i < m->ninst && m->nunsynced;) {
+		struct sup_inst *in = m->insts[i];
+		struct sup_waiter **pp, *w;
+		char why[400];
+
+		if (in->unsynced) {
+			in->unsynced = false;
+			m->nunsynced--;
+			if (r < 0) {
+				/* not acknowledged: the client must not rely on it */
+				sup_fmt(why, sizeof(why),
+					"the registry entry of '%s' could not be made durable: %s",
+					in->conf.id, strerror(-r));
+				for (pp = &in->waiters; (w = *pp);) {
+					if (w->cmd != PROTO_CMD_CREATE) {
+						pp = &w->next;
+						continue;
+					}
+					*pp = w->next;
+					mgmt_reply_error(m, w->client, w->reqid, PROTO_ERR_GENERIC, why);
+					sup_waiter_free(w);
+				}
+			}
+			sup_settle(in);
+		}
+		if (i < m->ninst && m->insts[i] == in)
+			i++;
+	}
+	m->nunsynced = 0;
 }
 
 void sup_reap(struct mgr *m)
@@ -1536,9 +1593,12 @@ static void sup_cmd_create(struct mgr *m, const struct proto_req *req, uint64_t 
 		mgmt_reply_error(m, client, req->id, PROTO_ERR_ARG, why);
 		goto out;
 	}
+	/* Not durable yet: sup_sync makes the entries of all creates of this
+	 * batch of events durable at once, while their instances start. The
+	 * create is acknowledged only after that. */
 	r = reg_prepare(m->state_root, in->conf.id, in->uid, in->gid);
 	if (r == 0)
-		r = reg_config_write(m->state_root, &in->conf);
+		r = reg_config_write_nosync(m->state_root, &in->conf);
 	if (r < 0) {
 		sup_fmt(why, sizeof(why), "cannot create the registry entry %s: %s", in->dir,
 			strerror(-r));
@@ -1549,6 +1609,9 @@ static void sup_cmd_create(struct mgr *m, const struct proto_req *req, uint64_t 
 		reg_remove(m->state_root, in->conf.id, false);
 		goto nomem;
 	}
+	in->unsynced = true;
+	in->fresh = true;
+	m->nunsynced++;
 	log_printf("instance %s created (restart policy %s)\n", in->conf.id,
 		   proto_policy_name(in->conf.policy));
 	if (!req->start) {

@@ -42,6 +42,10 @@ void sup_spawner_lost(struct mgr *m);
 uint64_t sup_next_deadline(struct mgr *m);
 void sup_timers(struct mgr *m, uint64_t now);
 
+/* Make the registry entries created during the last batch of events durable
+ * (one flush for all), then answer their creates once they also run. */
+void sup_sync(struct mgr *m);
+
 /* Free the instances destroyed during the last batch of events. */
 void sup_reap(struct mgr *m);
 

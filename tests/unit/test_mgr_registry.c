@@ -124,6 +124,35 @@ Test(mgr_registry, config_roundtrip)
 	reg_config_free(&r); /* harmless twice */
 }
 
+/* New entries are written without a sync, then made durable in one batch. */
+Test(mgr_registry, config_nosync_then_batch_sync)
+{
+	char *argv[] = { "socket", "--tpm2", NULL };
+	const char *ids[20];
+	char names[20][8], why[256];
+	struct reg_config c = { .argv = argv, .argc = 2, .policy = PROTO_RESTART_ALWAYS,
+				.state = REG_RUNNING };
+	struct reg_config r;
+
+	for (int i = 0; i < 20; i++) {
+		snprintf(names[i], sizeof(names[i]), "n%d", i);
+		ids[i] = names[i];
+		memcpy(c.id, names[i], sizeof(names[i]));
+		cr_assert_eq(reg_prepare(root, names[i], (uid_t)-1, (gid_t)-1), 0);
+		cr_assert_eq(reg_config_write_nosync(root, &c), 0);
+		cr_expect_not(exists(pathf("%s/%s/.config.json.tmp", names[i])));
+		cr_assert_eq(reg_config_read(root, names[i], &r, why, sizeof(why)), 0, "%s", why);
+		cr_expect_eq(r.state, REG_RUNNING);
+		reg_config_free(&r);
+	}
+	cr_expect_eq(reg_sync_entries(root, ids, 0), 0);
+	cr_expect_eq(reg_sync_entries(root, ids, 1), 0);
+	cr_expect_eq(reg_sync_entries(root, ids, 20), 0);
+	/* an entry that is gone is an error, not a silent success */
+	ids[19] = "missing";
+	cr_expect_eq(reg_sync_entries(root, ids, 20), -ENOENT);
+}
+
 Test(mgr_registry, config_defaults)
 {
 	struct reg_config r;
