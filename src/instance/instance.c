@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,6 +322,10 @@ int instance_run(const struct vtpm_config *cfg_in)
 			goto out;
 		}
 	}
+	/* Start-up used heap transiently (libtpms marshals the whole state into
+	 * temporary buffers); give those pages back. Under vtpmd they would stay
+	 * private to each of hundreds of instances (~50 kB each). */
+	malloc_trim(0);
 	if (sandbox_seccomp(cfg->seccomp) < 0)
 		goto out;
 	if (ready_fd >= 0) {
