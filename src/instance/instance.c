@@ -322,12 +322,13 @@ int instance_run(const struct vtpm_config *cfg_in)
 			goto out;
 		}
 	}
-	/* Start-up used heap transiently (libtpms marshals the whole state into
-	 * temporary buffers); give those pages back. Under vtpmd they would stay
-	 * private to each of hundreds of instances (~50 kB each). */
-	malloc_trim(0);
 	if (sandbox_seccomp(cfg->seccomp) < 0)
 		goto out;
+	/* Start-up used heap transiently (libtpms marshals the whole state into
+	 * temporary buffers, libseccomp builds its filter); give those pages
+	 * back. Under vtpmd they would stay private to each of hundreds of
+	 * instances (~50 kB each). brk and madvise are in the seccomp filter. */
+	malloc_trim(0);
 	if (ready_fd >= 0) {
 		run_daemon_ready(ready_fd);
 		ready_fd = -1;
