@@ -225,6 +225,13 @@ int journal_open(struct journal *j, int dirfd, bool tpm2, const char *permall_na
 	}
 	if (best >= 0) {
 		j->seq = s[best].seq;
+		/* The next slot goes to index (seq + 1) & 1, the other one only if
+		 * the newest sits at index seq & 1, as this writer leaves it. In a
+		 * file where it does not (not written by us), skip a number so the
+		 * newest slot is never the one overwritten (and lost if that write
+		 * is torn). */
+		if ((j->seq & 1) != (uint64_t)best)
+			j->seq++;
 		/* Only a data slot written on top of the permall file that is there
 		 * now is newer than it; anything else means the file is current. */
 		if (s[best].flags == 0 && journal_base_eq(&s[best].base, &now)) {

@@ -281,3 +281,60 @@ Test(journal, disabled_by_env)
 	cr_assert_not(file_exists(".vtpm-tpm2-00.permall.journal"));
 	store_fini(&st);
 }
+
+/* Found by tests/fuzz/fuzz_journal.c: a journal whose newest slot is not at the
+ * index its sequence number would put it (slots swapped by some tool) had that
+ * newest slot overwritten by the next write, so a crash during that write lost
+ * it. The next write must go to the other slot. */
+Test(journal, next_write_spares_newest_slot_at_odd_index)
+{
+	struct store st;
+	char path[128];
+	uint8_t *file, b = 0xff;
+	size_t slot;
+	struct stat sb;
+	int fd;
+
+	open_store(&st);
+	save_flush(&st, "state-0"); /* the permall file */
+	save_flush(&st, "state-A"); /* seq 1 -> slot 1 */
+	save_flush(&st, "state-B"); /* seq 2 -> slot 0 */
+	slot = st.journal.slot_size;
+	store_fini(&st);
+
+	/* swap the slots: seq 2 at index 1, seq 1 at index 0 */
+	snprintf(path, sizeof(path), "%s/.vtpm-tpm2-00.permall.journal", dir);
+	fd = open(path, O_RDWR);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fstat(fd, &sb), 0);
+	cr_assert_eq((size_t)sb.st_size, 2 * slot);
+	file = malloc(2 * slot);
+	cr_assert_not_null(file);
+	cr_assert_eq(pread(fd, file, slot, slot), (ssize_t)slot);
+	cr_assert_eq(pread(fd, file + slot, slot, 0), (ssize_t)slot);
+	cr_assert_eq(pwrite(fd, file, 2 * slot, 0), (ssize_t)(2 * slot));
+	close(fd);
+
+	open_store(&st);
+	expect_load(&st, "state-B");
+	save_flush(&st, "state-C");
+	store_fini(&st);
+
+	/* a crash tore the write of state-C: B must still be there */
+	fd = open(path, O_RDWR);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pread(fd, file, 2 * slot, 0), (ssize_t)(2 * slot));
+	{
+		uint8_t *c = memmem(file, 2 * slot, "state-C", 7);
+
+		cr_assert_not_null(c);
+		cr_assert_lt((size_t)(c - file) / slot, 2);
+		cr_assert_eq((size_t)(c - file) / slot, 0, "state-C went to the other slot");
+		cr_assert_eq(pwrite(fd, &b, 1, c - file), 1);
+	}
+	close(fd);
+	free(file);
+	open_store(&st);
+	expect_load(&st, "state-B");
+	store_fini(&st);
+}
