@@ -23,7 +23,7 @@ H=/host
 mkdir -p $H
 # The virtio device may be probed a moment after its module was loaded.
 i=0
-until mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 hostroot $H 2>/dev/null; do
+until mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose hostroot $H 2>/dev/null; do
     i=$((i + 1))
     if [ $i -ge 50 ]; then
         say "error 9p-mount-failed"
