@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds, runs every test (unit + integration on both loop
 # backends + bench smoke), then the unit tests (every parser) again under
-# AddressSanitizer/UBSan, and ends with one line "N passed, N failed, N skipped".
+# AddressSanitizer/UBSan, then each parser's fuzz target briefly (tests/fuzz),
+# and ends with one line "N passed, N failed, N skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -23,6 +24,11 @@ if [ $# -eq 0 ]; then
     echo "ASan build failed"
     rc=1
   fi
+  # Every parser of outside bytes has a libFuzzer target (tests/fuzz): each
+  # runs on its seed corpus for FUZZ_SECONDS (18 s x 12 targets here); one
+  # pass or fail per target.
+  FUZZ_SECONDS=${FUZZ_SECONDS:-18} bash tests/fuzz/run.sh || rc=1
+  [ -f build-fuzz/fuzz-results.json ] && logs+=(build-fuzz/fuzz-results.json)
 fi
 python3 - "${logs[@]}" <<'PY'
 import json, sys
