@@ -792,6 +792,28 @@ Test(cuse, init_creates_a_missing_state_directory)
 	cr_assert(file_exists_in(sub, "tpm2-00.permall"));
 }
 
+Test(cuse, init_creates_a_missing_tpm_path)
+{
+	char sub[160];
+	struct stat st;
+
+	snprintf(sub, sizeof(sub), "%s/tp", dir);
+	cuse_dev_release(&dev);
+	cuse_dev_fini(&dev);
+	instance_fini(&inst);
+	free(cfg.state_uri);
+	cfg.state_uri = NULL;
+	setenv("TPM_PATH", sub, 1);
+	cr_assert_eq(instance_init(&inst, &cfg), 0);
+	cuse_dev_init(&dev, &inst, &cfg);
+	cr_assert_eq(cuse_dev_open(&dev), 0);
+	init_tpm();
+	unsetenv("TPM_PATH");
+	cr_assert_eq(stat(sub, &st), 0);
+	cr_assert(S_ISDIR(st.st_mode));
+	cr_assert(file_exists_in(sub, "tpm2-00.permall"));
+}
+
 Test(cuse, init_fails_when_the_directory_cannot_be_made)
 {
 	char sub[160];
@@ -820,6 +842,31 @@ Test(cuse, init_fails_when_a_file_is_in_the_way)
 	make_instance(path);
 	cr_assert_neq(init_flags(0), 0);
 	cr_assert_not(inst.running);
+}
+
+/* swtpm's PTM_INIT terminates the running TPM before it looks at the state
+ * directory; when that fails the TPM stays down (as after any failed INIT).
+ * BUG (cuse_dev.c, PTM_INIT): a cuse_state_dir() failure answers TPM_FAIL
+ * before the dispatcher stops the TPM, so it keeps running. Disabled until
+ * fixed. */
+Test(cuse, failed_init_leaves_the_tpm_stopped, .disabled = true)
+{
+	char a[160], b[160], a2[160];
+
+	snprintf(a, sizeof(a), "%s/a", dir);
+	snprintf(a2, sizeof(a2), "%s/a2", dir);
+	snprintf(b, sizeof(b), "%s/a/b", dir);
+	cr_assert_eq(mkdir(a, 0700), 0);
+	cuse_dev_release(&dev);
+	cuse_dev_fini(&dev);
+	instance_fini(&inst);
+	make_instance(b);
+	init_tpm();
+	cr_assert_eq(TPM_CMD(tpm2_startup_clear), 0);
+	cr_assert_eq(rename(a, a2), 0);
+	cr_assert_eq(init_flags(0), CTRL_RES_FAIL);
+	cr_assert_not(inst.running);
+	cr_assert_eq(TPM_CMD(tpm2_getrandom16), 0x101);
 }
 
 Test(cuse, cuse_state_dir_backends)
@@ -1409,6 +1456,90 @@ Test(cuse, round_trip_of_volatile_state)
 	cr_assert_eq(ioc_res(PTM_GET_TPMESTABLISHED, &est), 0);
 	cr_assert_eq(est.u.resp.bit, 1, "the uploaded volatile state has it set");
 	free(vol);
+}
+
+/* ============================================================ state key */
+
+static void use_state_key(void)
+{
+	char path[200], opt[240];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/../%s.key", dir, strrchr(dir, '/') + 1);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("000102030405060708090a0b0c0d0e0f\n", f);
+	fclose(f);
+	snprintf(opt, sizeof(opt), "file=%s", path);
+	free(cfg.keys.key);
+	cfg.keys.key = strdup(opt);
+	cr_assert_eq(instance_load_keys(&inst), 0);
+	unlink(path); /* loaded */
+}
+
+Test(cuse, encrypted_state_blobs)
+{
+	struct ctrl_req req = { .code = CMD_GET_STATEBLOB, .n = 12, .fd = -1 };
+	struct ctrl_rsp rsp;
+	struct ptm_ioc_getconfig gc;
+	uint8_t *enc, *plain;
+	size_t elen, plen;
+
+	use_state_key();
+	memset(&gc, 0, sizeof(gc));
+	cr_assert_eq(ioc_res(PTM_GET_CONFIG, &gc), 0);
+	cr_assert_eq(gc.u.resp.flags, PTM_CONFIG_FLAG_FILE_KEY);
+	tpm2_start_and_define_nv();
+
+	/* as stored: encrypted with the state key, and flagged so */
+	cr_assert_eq(get_blob_at(PTM_BLOB_TYPE_PERMANENT, 0, 0), 0);
+	cr_assert_eq(gs.u.resp.state_flags, PTM_STATE_FLAG_ENCRYPTED);
+	enc = get_blob_by_ioctls(PTM_BLOB_TYPE_PERMANENT, &elen);
+	/* decrypted: another cache key, another blob */
+	cr_assert_eq(get_blob_at(PTM_BLOB_TYPE_PERMANENT, PTM_STATE_FLAG_DECRYPTED, 0), 0);
+	cr_assert_eq(gs.u.resp.state_flags, 0);
+	cr_assert(dev.blobdecrypt);
+	plen = gs.u.resp.totlength;
+	plain = malloc(plen);
+	memcpy(plain, gs.u.resp.data, PTM_STATE_BLOB_SIZE < plen ? PTM_STATE_BLOB_SIZE : plen);
+	if (plen > PTM_STATE_BLOB_SIZE) {
+		const uint8_t *data;
+
+		cr_assert_eq(cuse_dev_read(&dev, plen, &data), (ssize_t)(plen - PTM_STATE_BLOB_SIZE));
+		memcpy(plain + PTM_STATE_BLOB_SIZE, data, plen - PTM_STATE_BLOB_SIZE);
+	}
+	cr_assert(elen != plen || memcmp(enc, plain, elen) != 0);
+	/* what the dispatcher hands out, for both keys */
+	req.u.getstate.type = PTM_BLOB_TYPE_PERMANENT;
+	req.u.getstate.flags = PTM_STATE_FLAG_DECRYPTED;
+	ctrl_dispatch(&inst, &req, &rsp);
+	cr_assert_eq(rsp.payload_len, plen);
+	cr_assert_arr_eq(rsp.payload, plain, plen);
+	cr_assert_eq(rsp.u.blob.flags, 0);
+	ctrl_rsp_free(&rsp);
+	req.u.getstate.flags = 0;
+	ctrl_dispatch(&inst, &req, &rsp);
+	/* (a fresh random IV each time: only the length is the same) */
+	cr_assert_eq(rsp.payload_len, elen);
+	cr_assert_eq(rsp.u.blob.flags, PTM_STATE_FLAG_ENCRYPTED);
+	ctrl_rsp_free(&rsp);
+
+	/* the encrypted blob into a fresh instance without the key: refused */
+	fresh_instance();
+	cr_assert_eq(set_by_pieces(PTM_BLOB_TYPE_PERMANENT, enc, elen), CTRL_RES_KEYNOTFOUND);
+	/* with the key: taken */
+	use_state_key();
+	memset(&ss, 0, sizeof(ss));
+	cr_assert_eq(set_by_pieces(PTM_BLOB_TYPE_PERMANENT, enc, elen), 0);
+	init_tpm();
+	cr_assert_eq(TPM_CMD(tpm2_startup_clear), 0);
+	cr_assert_eq(TPM_CMD(tpm2_nv_readpublic), 0);
+	/* and the plain blob is fine too (stored encrypted again) */
+	cr_assert_eq(ioc0(PTM_STOP), 0);
+	cr_assert_eq(set_by_pieces(PTM_BLOB_TYPE_PERMANENT, plain, plen), 0);
+	init_tpm();
+	free(enc);
+	free(plain);
 }
 
 /* ============================================================ TPM 1.2 */
