@@ -142,6 +142,8 @@ static void make_instance(const char *path)
 	cuse_dev_init(&dev, &inst, &cfg);
 }
 
+static bool use_tpm12;
+
 static void setup(void)
 {
 	struct stat st;
@@ -151,7 +153,7 @@ static void setup(void)
 	fake_rdev = st.st_rdev;
 	cr_assert_not_null(mkdtemp(dir));
 	config_init(&cfg);
-	cfg.tpm2 = true;
+	cfg.tpm2 = !use_tpm12;
 	make_instance(dir);
 	unsetenv("SWTPM_IOCTL_BUFFERSIZE");
 	cr_redirect_stdout();
@@ -413,4 +415,72 @@ Test(cuse_tool, load_while_running_is_refused)
 	cr_assert_eq(tool("-i", DEVICE, NULL), 0);
 	cr_assert_eq(tool("--load", "permanent", file, DEVICE, NULL), 1);
 	cr_assert(inst.running);
+}
+
+Test(cuse_tool, long_hash_data_in_pieces)
+{
+	static char data[5001];
+
+	memset(data, 'q', 5000);
+	cr_assert_eq(tool("-i", DEVICE, NULL), 0);
+	cr_assert_eq(TPM_CMD(tpm2_startup_clear), 0);
+	cr_assert_eq(tool("-h", data, DEVICE, NULL), 0);
+	cr_assert_eq(ioctls_seen, 5, "INIT, HASH_START, 2 x HASH_DATA, HASH_END");
+	cr_assert_eq(tool("-e", DEVICE, NULL), 0);
+	cr_assert_stdout_eq_str("tpmEstablished is 1\n");
+}
+
+Test(cuse_tool, save_and_load_volatile)
+{
+	char file[160];
+
+	snprintf(file, sizeof(file), "%s/vol.blob", dir);
+	cr_assert_eq(tool("-i", DEVICE, NULL), 0);
+	cr_assert_eq(TPM_CMD(tpm2_startup_clear), 0);
+	cr_assert_eq(tool("-h", "x", DEVICE, NULL), 0);
+	cr_assert_eq(tool("--save", "volatile", file, DEVICE, NULL), 0);
+	cr_assert_eq(tool("-r", "3", DEVICE, NULL), 0);
+	cr_assert_eq(tool("--stop", DEVICE, NULL), 0);
+	cr_assert_eq(tool("--load", "volatile", file, DEVICE, NULL), 0);
+	/* INIT without deleting the volatile state the load brought */
+	{
+		struct ptm_ioc_init in = { .u.req.init_flags = 0 };
+		_Alignas(8) uint8_t out[8];
+		size_t outlen;
+
+		cr_assert_eq(cuse_dev_open(&dev), 0);
+		cr_assert_eq(cuse_dev_ioctl(&dev, PTM_INIT, &in, sizeof(in), out, sizeof(out),
+					    &outlen), 0);
+		cr_assert_eq(memcmp(out, "\0\0\0\0", 4), 0);
+		cuse_dev_release(&dev);
+	}
+	cr_assert_eq(tool("-e", DEVICE, NULL), 0);
+	cr_assert_stdout_eq_str("tpmEstablished is 1\n", "the flag came back with the state");
+}
+
+static void setup12(void)
+{
+	use_tpm12 = true;
+	setup();
+}
+
+Test(cuse_tool12, init_capability_save, .init = setup12, .fini = teardown)
+{
+	char file[160];
+	uint8_t *saved, *want;
+	size_t slen, wlen;
+
+	snprintf(file, sizeof(file), "%s/perm12.blob", dir);
+	cr_assert_eq(tool("-c", DEVICE, NULL), 0);
+	cr_assert_eq(tool("-i", DEVICE, NULL), 0);
+	cr_assert_eq(tool("-e", DEVICE, NULL), 0);
+	cr_assert_eq(tool("-C", DEVICE, NULL), 1, "no cancellation in TPM 1.2");
+	cr_assert_eq(tool("--save", "permanent", file, DEVICE, NULL), 0);
+	saved = read_file_all(file, &slen);
+	want = dispatcher_blob(PTM_BLOB_TYPE_PERMANENT, &wlen);
+	cr_assert_eq(slen, wlen);
+	cr_assert_arr_eq(saved, want, slen);
+	free(saved);
+	free(want);
+	cr_assert_stdout_eq_str("ptm capability is 0x16fff\ntpmEstablished is 0\n");
 }
