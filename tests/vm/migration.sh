@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# QEMU live migration of a guest with a vTPM backed by $SWTPM_EXE (issue 6):
+# two QEMUs (TCG) on this host, each with its own `swtpm socket --tpm2` on a
+# unixio ctrl socket; the destination's state directory starts empty and its
+# QEMU waits with -incoming. The guest (guest-migrate-init.sh, busybox
+# initramfs, no 9p) extends PCR 16 and then prints PCR 16 (read by its kernel
+# from the TPM) every 0.2 s. The host migrates over QMP and asserts:
+#  - migration status "completed", the destination VM "running";
+#  - the source guest printed the expected PCR 16 (SHA256(0^32 || digest))
+#    before the migration, the destination guest carries on counting and
+#    prints the same value from the destination emulator afterwards;
+#  - quitting the source QEMU ends the source emulator with status 0 and no
+#    error in its log, the destination emulator likewise, and the destination
+#    state directory then holds the migrated permanent state.
+# Once per device in VM_DEVICES (default "tpm-tis tpm-crb").
+#
+# Needs: qemu-system-x86, linux-image-amd64, busybox-static, kmod, python3.
+# Env: SWTPM_EXE. Exit 0 / 1 / 77.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+SWTPM_EXE=${SWTPM_EXE:-}
+[[ -n $SWTPM_EXE && -x $SWTPM_EXE ]] || { echo "FAIL: SWTPM_EXE not set/executable"; exit 1; }
+command -v python3 >/dev/null || skip "python3 not installed (QMP client)"
+vm_setup
+devices=${VM_DEVICES:-tpm-tis tpm-crb}
+
+digest=$(printf 'vtpmd migration test' | sha256sum | cut -c1-64)
+want=$({ head -c 32 /dev/zero; echo "$digest" | xxd -r -p; } | sha256sum | cut -c1-64)
+want=${want^^}
+zero=$(printf '0%.0s' {1..64})
+rsp_ok=80020000001300000000000000000000010000
+
+qmp() { timeout 20 python3 "$vm_here/qmp.py" "$@"; }
+
+declare -A epid qpid
+kill_all() {
+    local p
+    for p in "${qpid[@]}" "${epid[@]}"; do [[ -n $p ]] && kill "$p" 2>/dev/null; done
+}
+vm_cleanup_hooks+=(kill_all)
+
+# start_emu DIR ROLE: `swtpm socket --tpm2` on DIR/ROLE.ctrl, state DIR/ROLE.state
+start_emu() {
+    local d=$1 r=$2
+    mkdir -p "$d/$r.state"
+    "$SWTPM_EXE" socket --tpm2 --tpmstate dir="$d/$r.state" \
+        --ctrl type=unixio,path="$d/$r.ctrl" \
+        --log file="$d/$r.log",level=1 > "$d/$r.out" 2>&1 &
+    epid[$r]=$!
+    for _ in $(seq 100); do [[ -S $d/$r.ctrl ]] && return 0; sleep 0.05; done
+    bad "$r emulator did not create $d/$r.ctrl"
+    return 1
+}
+
+# start_qemu DIR ROLE DEVICE [ARG...]
+start_qemu() {
+    local d=$1 r=$2 dev=$3
+    shift 3
+    timeout 90 "$QEMU" -accel tcg -cpu qemu64,vendor=GenuineIntel -m 192 -smp 1 \
+        -nodefaults -no-user-config -nographic -display none -monitor none \
+        -net none -no-reboot \
+        -serial file:"$d/$r.console" -qmp unix:"$d/$r.qmp",server=on,wait=off \
+        -kernel "$kernel" -initrd "$work/initrd.gz" \
+        -append "console=ttyS0 panic=-1 loglevel=4 vmtest_digest=$digest" \
+        -chardev socket,id=chrtpm,path="$d/$r.ctrl" \
+        -tpmdev emulator,id=tpm0,chardev=chrtpm \
+        -device "$dev",tpmdev=tpm0 "$@" \
+        < /dev/null > "$d/$r.qemu" 2>&1 &
+    qpid[$r]=$!
+}
+
+# wait_pid SECONDS ROLE ARRAY: waits for the process; sets $wrc (or "timeout",
+# then it is killed).
+wait_pid() {
+    local -n pids=$3
+    local p=${pids[$2]} i
+    for ((i = 0; i < $1 * 20; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+    if kill -0 "$p" 2>/dev/null; then
+        kill -9 "$p"; wait "$p" 2>/dev/null; wrc=timeout
+    else
+        wait "$p"; wrc=$?
+    fi
+    pids[$2]=
+}
+
+# pcr_lines CONSOLE: "N VALUE" of every complete "VMTEST pcr16 N VALUE" line
+pcr_lines() {
+    tr -d '\r' 2>/dev/null < "$1" | sed -n 's/^VMTEST pcr16 \([0-9]\+\) \([0-9A-F]\{64\}\)$/\1 \2/p'
+}
+
+t0=$(now)
+VM_INIT=$vm_here/guest-migrate-init.sh "$vm_here/mkinitramfs.sh" "$kver" "$work/initrd.gz" \
+    tpm_tis tpm_crb || { echo "FAIL: mkinitramfs"; exit 1; }
+
+for dev in $devices; do
+    d=$work/$dev
+    mkdir -p "$d"
+    ts=$(now)
+    ok_before=$failed
+    failed=0
+    if start_emu "$d" src && start_emu "$d" dst; then
+        check "$dev: destination state directory starts empty" "$(ls -A "$d/dst.state" | wc -l)" 0
+        start_qemu "$d" dst "$dev" -incoming unix:"$d/mig.sock"
+        start_qemu "$d" src "$dev"
+        # the guest has extended PCR 16 and printed it a few times
+        for _ in $(seq 300); do
+            (($(pcr_lines "$d/src.console" | wc -l) >= 3)) && break
+            grep -aq '^VMTEST \(error\|END\)' "$d/src.console" 2>/dev/null && break
+            kill -0 "${qpid[src]}" 2>/dev/null || break
+            sleep 0.1
+        done
+        check "$dev: extend response" "$(vm_val "$d/src.console" extend-rsp)" "$rsp_ok"
+        check "$dev: PCR 16 before the extend" "$(vm_val "$d/src.console" pcr16-before)" "$zero"
+        tm=$(now)
+        mig=$(qmp "$d/src.qmp" run migrate "{\"uri\": \"unix:$d/mig.sock\"}")
+        check "$dev: QMP migrate" "$mig" "{}"
+        st=$(qmp "$d/src.qmp" wait-migration 60)
+        check "$dev: migration status" "$st" completed
+        echo "$dev: migration took $(elapsed "$tm") s"
+        # The source VM is paused now: its console is final.
+        last_src=$(pcr_lines "$d/src.console" | tail -n1)
+        n_src=${last_src%% *}
+        check "$dev: source guest's PCR 16 before migrating" "${last_src#* }" "$want"
+        bad_src=$(pcr_lines "$d/src.console" | awk -v w="$want" '$2 != w' | wc -l)
+        check "$dev: source lines with another PCR 16 value" "$bad_src" 0
+        # The destination guest carries on from where the source stopped.
+        for _ in $(seq 200); do
+            (($(pcr_lines "$d/dst.console" | awk -v n="${n_src:-0}" '$1 > n + 2' | wc -l) > 0)) && break
+            kill -0 "${qpid[dst]}" 2>/dev/null || break
+            sleep 0.1
+        done
+        check "$dev: destination VM status" \
+            "$(qmp "$d/dst.qmp" run query-status | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')" \
+            running
+        first_dst=$(pcr_lines "$d/dst.console" | head -n1)
+        last_dst=$(pcr_lines "$d/dst.console" | tail -n1)
+        echo "$dev: source printed lines 0..${n_src:-?}, destination ${first_dst%% *}..${last_dst%% *}"
+        [[ -n $first_dst && ${first_dst%% *} -gt ${n_src:--1} ]] ||
+            bad "$dev: destination guest did not continue the count (source ended at '${n_src:-}', destination starts '${first_dst%% *}')"
+        (($(pcr_lines "$d/dst.console" | wc -l) >= 3)) ||
+            bad "$dev: fewer than 3 complete lines from the destination guest"
+        bad_dst=$(pcr_lines "$d/dst.console" | awk -v w="$want" '$2 != w' | wc -l)
+        check "$dev: destination lines with another PCR 16 value" "$bad_dst" 0
+        check "$dev: destination guest's PCR 16 after migrating" "${last_dst#* }" "$want"
+
+        # Quit both; QEMU sends CMD_SHUTDOWN and each emulator exits.
+        qmp "$d/src.qmp" run quit > /dev/null
+        wait_pid 20 src qpid
+        check "$dev: source QEMU exit status" "$wrc" 0
+        wait_pid 10 src epid
+        check "$dev: source emulator exit status" "$wrc" 0
+        check "$dev: errors in the source emulator's log" "$(grep -ci error "$d/src.log" 2>/dev/null)" 0
+        qmp "$d/dst.qmp" run quit > /dev/null
+        wait_pid 20 dst qpid
+        check "$dev: destination QEMU exit status" "$wrc" 0
+        wait_pid 10 dst epid
+        check "$dev: destination emulator exit status" "$wrc" 0
+        check "$dev: errors in the destination emulator's log" "$(grep -ci error "$d/dst.log" 2>/dev/null)" 0
+        check_re "$dev: destination state after the migration" "$(ls "$d/dst.state" | paste -sd' ')" \
+            '(^| )tpm2-00\.permall( |$)'
+    fi
+    echo "$dev: $(elapsed "$ts") s"
+    if ((failed)); then
+        for r in src dst; do
+            echo "--- $dev $r console"; tr -d '\r' < "$d/$r.console" 2>/dev/null | tail -n 15
+            echo "--- $dev $r qemu"; cat "$d/$r.qemu" 2>/dev/null
+            echo "--- $dev $r emulator"; cat "$d/$r.out" 2>/dev/null; tail -n 20 "$d/$r.log" 2>/dev/null
+        done
+    fi
+    kill_all
+    failed=$((failed | ok_before))
+done
+echo "total $(elapsed "$t0") s"
+vm_finish
