@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1186,6 +1187,49 @@ Test(cuse, savestate_fetch_releases_the_lock_with_release_lock_outgoing)
 		cr_assert_eq(ioc_res(PTM_LOCK_STORAGE, &ls), 0);
 	}
 	cr_assert_not(lock_free_for_others());
+}
+
+/* --migration incoming: the storage is locked only when the state arrives;
+ * if someone else holds it, SET_STATEBLOB answers TPM_IOERROR and the device
+ * ends with status 1 (swtpm 0.8 terminates). */
+Test(cuse, incoming_set_stateblob_without_the_lock_ends_the_device)
+{
+	static const uint8_t blob[10] = { 2, 1, 0, 10, 0, 4, 0, 0, 0, 10 };
+	char p[200];
+	int pfd[2], status;
+	pid_t pid;
+	char c;
+
+	cfg.migration_incoming = true;
+	snprintf(p, sizeof(p), "%s/.lock", dir);
+	cr_assert_eq(pipe(pfd), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		int fd = open(p, O_WRONLY | O_CREAT, 0660);
+
+		if (fd < 0 || fcntl(fd, F_SETLK, &fl) < 0 || write(pfd[1], "x", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	cr_assert_eq(read(pfd[0], &c, 1), 1);
+	cr_assert_eq(set_piece(PTM_BLOB_TYPE_PERMANENT, blob, sizeof(blob)), CTRL_RES_IOERROR);
+	cr_assert(dev.quit);
+	cr_assert_eq(dev.exit_status, 1);
+	kill(pid, SIGKILL);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+}
+
+Test(cuse, incoming_set_stateblob_takes_the_lock)
+{
+	static const uint8_t empty_blob[10] = { 2, 1, 0, 10, 0, 6, 0, 0, 0, 10 };
+
+	cfg.migration_incoming = true;
+	cr_assert_eq(set_piece(PTM_BLOB_TYPE_PERMANENT, empty_blob, sizeof(empty_blob)), 0);
+	cr_assert_not(dev.quit);
+	cr_assert_not(lock_free_for_others(), "the state arrived: the storage is ours");
 }
 
 Test(cuse, savestate_fetch_keeps_the_lock_by_default)
