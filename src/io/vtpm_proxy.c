@@ -32,6 +32,16 @@ int vtpm_proxy_create(const char *ctl_path, bool tpm2, FILE *err, struct vtpm_pr
 		fprintf(err, "Ioctl to create vtpm proxy failed: %s\n", strerror(-ret));
 		goto out;
 	}
+	/* The kernel hands out the server fd without close-on-exec, and the
+	 * device only goes away when its last copy is closed: a program this
+	 * process started would keep /dev/tpmN alive after we exit. */
+	if (fcntl((int)nd.fd, F_SETFD, FD_CLOEXEC) != 0) {
+		ret = -errno;
+		fprintf(err, "Could not set close-on-exec on the vTPM proxy fd: %s\n",
+			strerror(-ret));
+		close((int)nd.fd);
+		goto out;
+	}
 	dev->tpm_num = nd.tpm_num;
 	dev->fd = nd.fd;
 	dev->major = nd.major;

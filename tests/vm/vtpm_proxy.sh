@@ -12,7 +12,8 @@
 #    removes the device, the state files are on disk; a second start on the same
 #    state reads the NV index back;
 #  - the ctrl socket answers (swtpm_ioctl -c) while the kernel owns the device;
-#  - a second start on the same state, ended by SIGTERM;
+#  - the device fd is close-on-exec (the kernel hands it out without);
+#  - a second start on the same state, on the epoll loop, ended by SIGTERM;
 #  - with VM_TPM12=1 also TPM 1.2 (the driver's caps/pcrs sysfs files read
 #    through the proxy); opt-in because libtpms generates an RSA key at every
 #    TPM 1.2 start, which takes 5-40 s under TCG.
@@ -67,6 +68,12 @@ else
             check "$t: TPM version seen by the kernel" "$(v $t-version)" 2
         fi
         check "$t: pid file" "$(v $t-pidfile)" ok
+        fl=$(v $t-proxy-fd-flags)
+        if [[ $fl =~ ^[0-7]+$ ]]; then
+            check "$t: proxy fd has close-on-exec" "$(( (8#$fl & 8#2000000) != 0 ))" 1
+        else
+            bad "$t: no anon_inode:[vtpms] fd found in the emulator (flags '$fl')"
+        fi
         if [[ $t == tpm2b ]]; then
             check "$t: emulator exit status after SIGTERM" "$(v $t-exit)" 0
         else

@@ -21,13 +21,14 @@ say "vtpmx $([[ -c /dev/vtpmx ]] && echo yes || echo no)"
 say "tpm-before $(ls /dev | grep -c '^tpm')"
 
 pid=
-# start TAG STATEDIR EXTRA_ARGS...: starts the emulator (files $W/TAG.*),
+# [START_ENV=VAR=VALUE] start TAG STATEDIR EXTRA_ARGS...: starts the emulator
+# (files $W/TAG.*),
 # waits for its "New TPM device" line and the device nodes; sets $pid and $dev.
 start() {
     local tag=$1 st=$2
     shift 2
     mkdir -p "$st"
-    "$SWTPM" chardev --vtpm-proxy --tpmstate dir="$st" \
+    env ${START_ENV:-} "$SWTPM" chardev --vtpm-proxy --tpmstate dir="$st" \
         --ctrl type=unixio,path=$W/$tag.ctrl --pid file=$W/$tag.pid \
         --log file=$W/$tag.log,level=20 "$@" > $W/$tag.out 2> $W/$tag.err &
     pid=$!
@@ -49,6 +50,12 @@ start() {
     mark $tag-dev
     say "$tag-version $(cat /sys/class/tpm/$dev/tpm_version_major 2>/dev/null)"
     wait_for 10 test -S $W/$tag.ctrl
+    # the fd the kernel gave for the device must not leak into programs
+    local f fl=
+    for f in /proc/$pid/fd/*; do
+        [[ $(readlink $f) == 'anon_inode:[vtpms]' ]] && fl=$(awk '/^flags:/ {print $2}' /proc/$pid/fdinfo/${f##*/})
+    done
+    say "$tag-proxy-fd-flags $fl"
     say "$tag-pidfile $([[ $(cat $W/$tag.pid 2>/dev/null) == "$pid" ]] && echo ok || echo bad)"
 }
 
@@ -100,8 +107,8 @@ if start tpm2 $W/tpm2.state --tpm2; then
     mark tpm2-stop
 
     # The same state directory again: the NV index survived the stop. This
-    # one ends by SIGTERM.
-    if start tpm2b $W/tpm2.state --tpm2; then
+    # one runs on the epoll loop and ends by SIGTERM.
+    if START_ENV=VTPM_LOOP=epoll start tpm2b $W/tpm2.state --tpm2; then
         export TPM2TOOLS_TCTI=device:/dev/tpmrm${dev#tpm}
         run tpm2b-nvread tpm2_nvread 0x1500016 -C o -s 16 -o $W/nvread2
         say "tpm2b-nv $(hexof $W/nvread2)"
