@@ -137,6 +137,20 @@ static int proto_cstr(json_object *o, const char **out, size_t *lenp)
 	return 0;
 }
 
+/* Length of at most 64 bytes of s for an error message, never cutting a UTF-8
+ * sequence in two, so that the error reply stays valid UTF-8 JSON. */
+static int proto_clip(const char *s)
+{
+	size_t n = strnlen(s, 65);
+
+	if (n <= 64)
+		return (int)n;
+	n = 64;
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	return (int)n;
+}
+
 static int proto_check_args(const struct proto_cmd_spec *spec, json_object *args,
 			    struct proto_error *err)
 {
@@ -149,8 +163,8 @@ static int proto_check_args(const struct proto_cmd_spec *spec, json_object *args
 					break;
 			if (!a->name) {
 				proto_err_set(err, PROTO_ERR_ARG,
-					      "Parameter '%.64s' is unexpected for command '%s'", key,
-					      spec->name);
+					      "Parameter '%.*s' is unexpected for command '%s'",
+					      proto_clip(key), key, spec->name);
 				return -EINVAL;
 			}
 			if (json_object_get_type(val) != a->type) {
@@ -220,8 +234,8 @@ static int proto_parse_argv(json_object *arr, struct proto_req *req, struct prot
 	    strcmp(req->argv[0], "cuse") != 0) {
 		proto_err_set(err, PROTO_ERR_ARG,
 			      "argv[0] must be the interface 'socket', 'chardev' or 'cuse' (as in "
-			      "'swtpm socket ...'), not '%.64s'",
-			      req->argv[0]);
+			      "'swtpm socket ...'), not '%.*s'",
+			      proto_clip(req->argv[0]), req->argv[0]);
 		return -EINVAL;
 	}
 	return 0;
@@ -378,8 +392,8 @@ int proto_parse(const char *line, size_t len, struct proto_req *req, struct prot
 	json_object_object_foreach(req->root, key, val) {
 		(void)val;
 		if (strcmp(key, "execute") && strcmp(key, "arguments") && strcmp(key, "id")) {
-			proto_err_set(err, PROTO_ERR_REQUEST, "unknown member '%.64s' in the request",
-				      key);
+			proto_err_set(err, PROTO_ERR_REQUEST, "unknown member '%.*s' in the request",
+				      proto_clip(key), key);
 			return -EINVAL;
 		}
 	}
@@ -403,7 +417,8 @@ int proto_parse(const char *line, size_t len, struct proto_req *req, struct prot
 		}
 	}
 	if (!spec) {
-		proto_err_set(err, PROTO_ERR_NOCMD, "The command %.64s has not been found", name);
+		proto_err_set(err, PROTO_ERR_NOCMD, "The command %.*s has not been found",
+			      proto_clip(name), name);
 		return -EINVAL;
 	}
 	req->cmd = spec->cmd;

@@ -642,3 +642,35 @@ Test(mgr_protocol, spawn_decode_malformed)
 	n = spawn_encode(&q, buf, sizeof(buf));
 	cr_expect_eq(spawn_decode(buf, (size_t)n, &d), -EINVAL);
 }
+
+/* Found by tests/fuzz/fuzz_mgr_protocol.c: names echoed in error messages were
+ * cut at 64 bytes in the middle of a UTF-8 sequence, so the error reply to a
+ * valid UTF-8 request was not valid UTF-8. The cut now backs off to the start
+ * of the character. */
+Test(mgr_protocol, error_echo_cut_on_utf8_boundary)
+{
+	/* 63 ASCII bytes, then "é" (c3 a9) straddling byte 64 */
+	char name[63 + 2 + 2 + 1], line[256];
+	const char *forms[] = {
+		"{\"%s\":1}",
+		"{\"execute\":\"%s\"}",
+		"{\"execute\":\"start\",\"arguments\":{\"%s\":1}}",
+		"{\"execute\":\"create\",\"arguments\":{\"id\":\"x\",\"argv\":[\"%s\"]}}",
+	};
+
+	memset(name, 'a', 63);
+	memcpy(name + 63, "\xc3\xa9zz", 4);
+	name[67] = '\0';
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		char *p;
+
+		snprintf(line, sizeof(line), forms[i], name);
+		cr_assert_eq(parse(line), -EINVAL, "%s", line);
+		p = strstr(E.desc, "aaaa");
+		cr_assert_not_null(p, "%s", E.desc);
+		cr_expect_eq(strspn(p, "a"), 63, "%s", E.desc);
+		/* the 'a's are followed by the message's own text, not half an é */
+		cr_expect((unsigned char)p[63] < 0x80, "%s: byte 0x%02x after the cut", E.desc,
+			  (unsigned char)p[63]);
+	}
+}
