@@ -87,9 +87,9 @@ for name in "${names[@]}"; do
   echo "fuzz $name: FAIL (exit $rc after ${took}s)"
   # the report: sanitizer/invariant lines and the top of the stack
   { grep -E 'ERROR: |SUMMARY: |invariant failed|runtime error|^[^ ].*: [a-z].*' "$log" |
-      grep -vE '^(INFO|MS|#[0-9]|artifact_prefix|Base64|stat::|Done|Running)' | head -8
+      grep -vE '^(INFO|MS|NOTE|#[0-9]|artifact_prefix|Base64|stat::|Done|Running)' | head -8
     grep -E '^ +#[0-9]+ ' "$log" |
-      grep -vE 'fuzzer::|__sanitizer|libc\.so|/nptl/|raise\.c|abort\.c|libc_start|_start ' |
+      grep -vE 'fuzzer::|__sanitizer|libc\.so|/nptl/|raise\.c|abort\.c|libc_start|_start | in main ' |
       head -8; } | sed 's/^/    /'
   if [ -n "$crash" ]; then
     cp "$crash" "$artifacts/"
