@@ -43,7 +43,11 @@ static void cuse_blob_drop(struct cuse_dev *d)
 	free(d->blob);
 	d->blob = NULL;
 	d->bloblen = 0;
+	d->blobread = 0;
 	d->blobvalid = false;
+	/* a download in progress has nothing left to read from */
+	if (d->tx == CUSE_TX_GETBLOB)
+		d->tx = CUSE_TX_CMD;
 }
 
 static void cuse_set_drop(struct cuse_dev *d)
@@ -74,8 +78,12 @@ int cuse_state_dir(const struct vtpm_config *cfg)
 		path = getenv("TPM_PATH");
 	if (!path || !*path)
 		return 0; /* file:// has no directory to make */
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-		return 0;
+	if (stat(path, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return 0;
+		log_printf("Error: Could not open tpmstate dir %s\n", path);
+		return -ENOTDIR;
+	}
 	if (mkdir(path, 0775) < 0 && errno != EEXIST) {
 		int err = errno;
 
@@ -210,6 +218,10 @@ ssize_t cuse_dev_read(struct cuse_dev *d, size_t size, const uint8_t **data)
 
 	switch (d->tx) {
 	case CUSE_TX_GETBLOB:
+		if (!d->blobvalid || d->blobread > d->bloblen) {
+			d->tx = CUSE_TX_CMD;
+			return -EIO;
+		}
 		len = d->bloblen - d->blobread;
 		if (len > size)
 			len = size;
@@ -277,11 +289,12 @@ static void cuse_get_stateblob(struct cuse_dev *d, const struct ctrl_req *req,
 	size_t copied = 0;
 
 	memset(rsp, 0, sizeof(*rsp));
-	d->tx = CUSE_TX_CMD;
 	if (!d->inst->running) {
+		/* refused before anything happens: an upload stays open */
 		rsp->result = CTRL_RES_BAD_ORDINAL;
 		return;
 	}
+	d->tx = CUSE_TX_CMD;
 	if (!d->blobvalid || d->blobtype != req->u.getstate.type || d->blobdecrypt != decrypt) {
 		struct ctrl_req whole = *req;
 		struct ctrl_rsp got;
@@ -377,6 +390,11 @@ int cuse_dev_ioctl(struct cuse_dev *d, unsigned int cmd, const void *in, size_t 
 		break;
 	case PTM_INIT:
 		if (cuse_state_dir(d->cfg) < 0) {
+			/* as swtpm: the old TPM is stopped first, whatever follows */
+			if (d->inst->running)
+				instance_stop(d->inst);
+			cuse_flush(d);
+			cuse_blob_drop(d);
 			memset(&crsp, 0, sizeof(crsp));
 			crsp.result = TPM_FAIL;
 			break;
