@@ -266,6 +266,8 @@ ssize_t cuse_dev_write(struct cuse_dev *d, const uint8_t *buf, size_t size)
 		break;
 	}
 	log_hexdump("SWTPM_IO_Read", buf, len);
+	/* the command may change the state a cached blob shows */
+	cuse_blob_drop(d);
 	instance_process(d->inst, buf, len, &rsp, &rsplen);
 	if (cuse_keep_rsp(d, rsp, rsplen) < 0)
 		return -ENOMEM;
@@ -295,6 +297,12 @@ static void cuse_get_stateblob(struct cuse_dev *d, const struct ctrl_req *req,
 		return;
 	}
 	d->tx = CUSE_TX_CMD;
+	/* A download starts at offset 0 and then comes from the cache, so its
+	 * pieces belong together. swtpm keeps the cache until another blob is
+	 * asked for, and then hands out the state of the first download again
+	 * after the TPM has changed it: a migration would lose those changes. */
+	if (off == 0)
+		cuse_blob_drop(d);
 	if (!d->blobvalid || d->blobtype != req->u.getstate.type || d->blobdecrypt != decrypt) {
 		struct ctrl_req whole = *req;
 		struct ctrl_rsp got;
