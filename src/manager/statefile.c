@@ -220,7 +220,9 @@ static int sf_decode_header(json_object *hdr, int want_tpm, struct sf_state *s,
 		return sf_why(why, whylen, "the header has no valid 'created'");
 	if (json_object_object_get_ex(hdr, "source-id", NULL)) {
 		str = sf_get_str(hdr, "source-id");
-		if (!str || strlen(str) > MGR_ID_MAX)
+		/* an instance id as written by sf_encode: it is logged and echoed
+		 * to clients, so no control characters from a hostile file */
+		if (!str || (str[0] && mgr_id_check(str, strlen(str), NULL) < 0))
 			return sf_why(why, whylen, "the header's 'source-id' is invalid");
 		snprintf(s->source_id, sizeof(s->source_id), "%s", str);
 	}

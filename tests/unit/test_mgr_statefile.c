@@ -276,3 +276,26 @@ Test(mgr_statefile, write_and_read_file)
 	free(buf);
 	free(back);
 }
+
+/* Found while writing tests/fuzz/fuzz_mgr_statefile.c: "source-id" took any
+ * string up to 64 bytes, and import-state logs it and returns it to the
+ * client, so a crafted file could put a newline (a forged log line) or other
+ * control characters there. It must be an instance id (or empty). */
+Test(mgr_statefile, source_id_must_be_an_instance_id)
+{
+	struct sf_state s;
+	size_t len, n;
+	uint8_t *buf = encode_sample(&len), *p;
+
+	p = patch(buf, len, "\"source-id\":\"vm-1\"", "\"source-id\":\"vm-1\\nforged\"", &n);
+	expect_bad(p, n, 1, "'source-id' is invalid");
+	free(p);
+	p = patch(buf, len, "\"source-id\":\"vm-1\"", "\"source-id\":\"../x\"", &n);
+	expect_bad(p, n, 1, "'source-id' is invalid");
+	free(p);
+	p = patch(buf, len, "\"source-id\":\"vm-1\"", "\"source-id\":\"\"", &n);
+	cr_expect_eq(sf_decode(p, n, 1, &s, NULL, 0), 0, "an empty source-id is no source-id");
+	cr_expect_str_eq(s.source_id, "");
+	free(p);
+	free(buf);
+}
