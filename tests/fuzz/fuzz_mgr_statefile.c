@@ -64,6 +64,9 @@ static void check_ok(const uint8_t *buf, size_t len, const struct sf_state *s)
 
 	FUZZ_CHECK(nl != NULL && (size_t)(nl - buf) < SF_MAX_HEADER);
 	FUZZ_CHECK(strlen(s->source_id) <= MGR_ID_MAX);
+	/* logged and echoed to clients: an instance id or nothing */
+	FUZZ_CHECK(!s->source_id[0] ||
+		   mgr_id_check(s->source_id, strlen(s->source_id), NULL) == 0);
 	p = nl + 1;
 	for (int i = 0; i < SF_NBLOBS; i++) {
 		FUZZ_CHECK(s->blobs[i].type == (uint32_t)(i + 1));
