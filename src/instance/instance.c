@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -71,6 +72,22 @@ static void run_daemon_ready(int ready_fd)
 	if (write(ready_fd, "1", 1) != 1)
 		log_printf("could not signal readiness\n");
 	close(ready_fd);
+}
+
+int instance_ready_fd = -1;
+
+static void run_notify_ready(void)
+{
+	char buf[16];
+	int n;
+
+	if (instance_ready_fd < 0)
+		return;
+	n = snprintf(buf, sizeof(buf), "%d", (int)getpid());
+	if (send(instance_ready_fd, buf, (size_t)n, MSG_NOSIGNAL) != n)
+		log_printf("could not signal readiness to vtpmd: %s\n", strerror(errno));
+	close(instance_ready_fd);
+	instance_ready_fd = -1;
 }
 
 /* The pid file: decimal pid, no newline, mode 0644 (swtpm's format). */
@@ -172,6 +189,7 @@ static int run_cuse_ready(void *p)
 		return RUN_CUSE_EXIT_SANDBOX;
 	if (sandbox_seccomp(ctx->cfg->seccomp) < 0)
 		return RUN_CUSE_EXIT_SANDBOX;
+	run_notify_ready();
 	return 0;
 }
 
@@ -329,6 +347,7 @@ int instance_run(const struct vtpm_config *cfg_in)
 	 * back. Under vtpmd they would stay private to each of hundreds of
 	 * instances (~50 kB each). brk and madvise are in the seccomp filter. */
 	malloc_trim(0);
+	run_notify_ready();
 	if (ready_fd >= 0) {
 		run_daemon_ready(ready_fd);
 		ready_fd = -1;

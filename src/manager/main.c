@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
-#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -374,7 +373,7 @@ static void mgr_dispatch(struct mgr *m, struct epoll_event *ev)
 		mgr_signal(m);
 		break;
 	case MGR_W_READY:
-		sup_ready_event(m);
+		sup_ready_event(m, w->obj);
 		break;
 	}
 }
@@ -420,7 +419,7 @@ int main(int argc, char **argv)
 	int ready_fd = -1, lock_fd = -1, r, rc = 1;
 
 	memset(&m, 0, sizeof(m));
-	m.epfd = m.listen_fd = m.sig_fd = m.ino_fd = -1;
+	m.epfd = m.listen_fd = m.sig_fd = -1;
 	m.sp.fd = m.sp.pidfd = -1;
 	if (mgr_parse_args(argc, argv, &o) < 0)
 		return 2;
@@ -499,16 +498,6 @@ int main(int argc, char **argv)
 		log_printf("signalfd: %s\n", strerror(errno));
 		goto out;
 	}
-	/* Readiness is the instance's pid file; inotify reports it at once,
-	 * without polling every starting instance. Polling stays the fallback. */
-	m.ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	m.ino_w.kind = MGR_W_READY;
-	if (m.ino_fd >= 0 && mgr_watch_add(&m, m.ino_fd, EPOLLIN, &m.ino_w) < 0) {
-		close(m.ino_fd);
-		m.ino_fd = -1;
-	}
-	if (m.ino_fd < 0)
-		log_printf("inotify: %s; instance readiness is polled\n", strerror(errno));
 
 	{
 		char *dir = strdup(m.sock_path), *slash = dir ? strrchr(dir, '/') : NULL;
@@ -559,8 +548,6 @@ out:
 		spawn_stop(&m.sp);
 	if (m.sig_fd >= 0)
 		close(m.sig_fd);
-	if (m.ino_fd >= 0)
-		close(m.ino_fd);
 	if (m.epfd >= 0)
 		close(m.epfd);
 	if (lock_fd >= 0)

@@ -18,7 +18,7 @@ enum mgr_wkind {
 	MGR_W_CHILD,	   /* an instance's pidfd */
 	MGR_W_CTRL,	   /* our connection to an instance's ctrl channel */
 	MGR_W_SIGNAL,
-	MGR_W_READY, /* inotify: pid files (readiness) of starting instances */
+	MGR_W_READY,	   /* an instance's readiness socket */
 };
 
 /* What epoll_event.data.ptr points to. */
@@ -54,9 +54,6 @@ struct mgr {
 
 	int sig_fd;
 	struct mgr_watch sig_w;
-
-	int ino_fd; /* -1: readiness is polled only */
-	struct mgr_watch ino_w;
 	bool quit;
 };
 

@@ -180,8 +180,10 @@ int reg_prepare(const char *root, const char *id, uid_t uid, gid_t gid)
 	rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rfd < 0)
 		return -errno;
-	/* 0711: a --runas child must reach its state/ and run/ below, but
-	 * nobody else needs to list the entry. */
+	/* 0711: a --runas child must reach its state/ below, but nobody else
+	 * needs to list the entry. (run/, which held the pid file vtpmd used
+	 * to poll for readiness, is no longer made; reg_remove still removes
+	 * it from older entries.) */
 	ret = reg_mkdir_owned(rfd, id, 0711, (uid_t)-1, (gid_t)-1);
 	if (ret < 0)
 		goto out;
@@ -191,8 +193,6 @@ int reg_prepare(const char *root, const char *id, uid_t uid, gid_t gid)
 		goto out;
 	}
 	ret = reg_mkdir_owned(dfd, "state", 0700, uid, gid);
-	if (ret == 0)
-		ret = reg_mkdir_owned(dfd, "run", 0700, uid, gid);
 out:
 	if (dfd >= 0)
 		close(dfd);
@@ -290,8 +290,8 @@ int reg_sync_entries(const char *root, const char *const *ids, size_t n)
 		close(rfd);
 		return -ENOMEM;
 	}
-	/* each config.json, each STATE_ROOT/ID (entries state/, run/,
-	 * config.json), and the state root once (entries ID) */
+	/* each config.json, each STATE_ROOT/ID (entries state/, config.json),
+	 * and the state root once (entries ID) */
 	for (size_t i = 0; i < n && ret == 0; i++) {
 		int fd;
 

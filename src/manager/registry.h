@@ -1,5 +1,5 @@
 /* The on-disk registry under the state root: STATE_ROOT/ID/{config.json, pid,
- * log, state/, run/}, plus the identity checks that make re-adoption safe. */
+ * log, state/}, plus the identity checks that make re-adoption safe. */
 #ifndef VTPM_MGR_REGISTRY_H
 #define VTPM_MGR_REGISTRY_H
 
@@ -45,7 +45,7 @@ const char *reg_state_name(enum reg_state s);
 /* STATE_ROOT/ID[/leaf] into buf. 0 or -ENAMETOOLONG. */
 int reg_path(char *buf, size_t size, const char *root, const char *id, const char *leaf);
 
-/* Create STATE_ROOT/ID (0711) with state/ and run/ (0700, owned by uid:gid
+/* Create STATE_ROOT/ID (0711) with state/ (0700, owned by uid:gid
  * unless uid is (uid_t)-1). Existing directories are reused (that is how an
  * entry destroyed without purge keeps its TPM state); symlinks are refused. */
 int reg_prepare(const char *root, const char *id, uid_t uid, gid_t gid);
@@ -57,7 +57,7 @@ int reg_config_write(const char *root, const struct reg_config *c);
  * others in one go by reg_sync_entries(). */
 int reg_config_write_nosync(const char *root, const struct reg_config *c);
 /* Make new entries durable: their config.json, the entries of their
- * directories (state/, run/, config.json) and their own entries in the state
+ * directories (state/, config.json) and their own entries in the state
  * root. All these fsyncs run in parallel (io_uring), so a batch of creates
  * waits about as long as one. 0 or the first -errno. */
 int reg_sync_entries(const char *root, const char *const *ids, size_t n);
@@ -87,8 +87,9 @@ bool reg_identity_match(const struct reg_pid *saved, const struct reg_pid *now);
 /* Call fn for every valid id under root that has a config.json. */
 int reg_scan(const char *root, int (*fn)(const char *id, void *arg), void *arg);
 
-/* Remove config.json, pid and run/; with purge the whole STATE_ROOT/ID tree
- * (never following symlinks, never leaving the state root). */
+/* Remove config.json, pid and run/ (made by older vtpmd); with purge the
+ * whole STATE_ROOT/ID tree (never following symlinks, never leaving the
+ * state root). */
 int reg_remove(const char *root, const char *id, bool purge);
 
 /* Last non-empty line of STATE_ROOT/ID/log (at most out size - 1 bytes). */

@@ -46,6 +46,7 @@
 #define SPAWN_MAGIC_REP 0x56545352u /* "VTSR" */
 #define SPAWN_HDR 16u
 #define SPAWN_FD 3 /* the spawner's end, moved here before closing the rest */
+#define SPAWN_READY_FD 3 /* in an instance: its readiness socket */
 
 static void spawn_put32(uint8_t *p, uint32_t v)
 {
@@ -299,8 +300,9 @@ static void spawn_stdio_null(int keep_stderr)
 		close(fd);
 }
 
-/* The instance process: what `swtpm socket ...` would be, minus the exec. */
-__attribute__((noreturn)) static void spawn_child(const struct spawn_req *req)
+/* The instance process: what `swtpm socket ...` would be, minus the exec.
+ * ready: its end of the readiness socket (see instance_ready_fd). */
+__attribute__((noreturn)) static void spawn_child(const struct spawn_req *req, int ready)
 {
 	char *argv[SPAWN_MAX_ARGS + 1];
 	struct vtpm_config cfg;
@@ -322,8 +324,11 @@ __attribute__((noreturn)) static void spawn_child(const struct spawn_req *req)
 			close(fd);
 	}
 	/* Nothing of the manager or spawner (sockets, pidfds, the lock) may
-	 * leak into a long-lived child. */
-	close_range(3, ~0U, 0);
+	 * leak into a long-lived child; the readiness socket becomes fd 3. */
+	if (ready != SPAWN_READY_FD && dup2(ready, SPAWN_READY_FD) < 0)
+		_exit(1);
+	close_range(SPAWN_READY_FD + 1, ~0U, 0);
+	instance_ready_fd = SPAWN_READY_FD;
 	if (chdir(req->dir) < 0)
 		fprintf(stderr, "vtpmd: cannot enter %s: %s\n", req->dir, strerror(errno));
 	localtime_r(&now, &tm);
@@ -347,21 +352,31 @@ __attribute__((noreturn)) static void spawn_child(const struct spawn_req *req)
 	_exit(rc);
 }
 
-/* Fork the instance via an intermediate process; returns its pid or -errno. */
-static pid_t spawn_one(const struct spawn_req *req)
+/* Fork the instance via an intermediate process; returns its pid or -errno.
+ * *ready: the manager's end of the instance's readiness socket. */
+static pid_t spawn_one(const struct spawn_req *req, int *ready)
 {
 	int32_t v = -EIO;
 	pid_t mid;
-	int p[2], st;
+	int p[2], rs[2], st;
 	ssize_t r;
 
-	if (pipe2(p, O_CLOEXEC) < 0)
+	*ready = -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rs) < 0)
 		return -errno;
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		v = -errno;
+		close(rs[0]);
+		close(rs[1]);
+		return v;
+	}
 	mid = fork();
 	if (mid < 0) {
 		v = -errno;
 		close(p[0]);
 		close(p[1]);
+		close(rs[0]);
+		close(rs[1]);
 		return v;
 	}
 	if (mid == 0) {
@@ -374,13 +389,14 @@ static pid_t spawn_one(const struct spawn_req *req)
 		prctl(PR_SET_NAME, req->comm, 0, 0, 0);
 		g = fork();
 		if (g == 0)
-			spawn_child(req);
+			spawn_child(req, rs[1]);
 		v = g < 0 ? -errno : (int32_t)g;
 		if (write(p[1], &v, sizeof(v)) != sizeof(v))
 			_exit(1);
 		_exit(0);
 	}
 	close(p[1]);
+	close(rs[1]);
 	do
 		r = read(p[0], &v, sizeof(v));
 	while (r < 0 && errno == EINTR);
@@ -389,34 +405,45 @@ static pid_t spawn_one(const struct spawn_req *req)
 		v = -EIO;
 	while (waitpid(mid, &st, 0) < 0 && errno == EINTR)
 		;
+	if (v > 0)
+		*ready = rs[0];
+	else
+		close(rs[0]);
 	return v;
 }
 
-static void spawn_reply(int fd, const struct spawn_rep *rep, int pidfd)
+/* fds: the readiness socket, then the pidfd (if pidfd_open worked). */
+static void spawn_reply(int fd, const struct spawn_rep *rep, int ready, int pidfd)
 {
 	uint8_t buf[16];
 	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
 	union {
-		char b[CMSG_SPACE(sizeof(int))];
+		char b[CMSG_SPACE(2 * sizeof(int))];
 		struct cmsghdr align;
 	} c;
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	int fds[2], nfd = 0;
 
 	spawn_put32(buf, SPAWN_MAGIC_REP);
 	spawn_put32(buf + 4, rep->seq);
 	spawn_put32(buf + 8, (uint32_t)rep->pid);
 	spawn_put32(buf + 12, (uint32_t)rep->err);
-	if (pidfd >= 0) {
+	if (ready >= 0) {
+		fds[nfd++] = ready;
+		if (pidfd >= 0)
+			fds[nfd++] = pidfd;
+	}
+	if (nfd) {
 		struct cmsghdr *cm;
 
 		memset(&c, 0, sizeof(c));
 		msg.msg_control = c.b;
-		msg.msg_controllen = sizeof(c.b);
+		msg.msg_controllen = CMSG_SPACE((size_t)nfd * sizeof(int));
 		cm = CMSG_FIRSTHDR(&msg);
 		cm->cmsg_level = SOL_SOCKET;
 		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &pidfd, sizeof(int));
+		cm->cmsg_len = CMSG_LEN((size_t)nfd * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, (size_t)nfd * sizeof(int));
 	}
 	while (sendmsg(fd, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR)
 		;
@@ -428,7 +455,7 @@ __attribute__((noreturn)) static void spawn_main(int fd)
 	struct spawn_req req;
 	struct spawn_rep rep;
 	ssize_t n;
-	int pidfd;
+	int pidfd, ready;
 
 	spawn_reset_signals();
 	signal(SIGPIPE, SIG_IGN);
@@ -465,11 +492,12 @@ __attribute__((noreturn)) static void spawn_main(int fd)
 		}
 		memset(&rep, 0, sizeof(rep));
 		pidfd = -1;
+		ready = -1;
 		if (spawn_decode(buf, (size_t)n, &req) < 0) {
 			rep.seq = n >= 8 ? spawn_get32(buf + 4) : 0;
 			rep.err = -EINVAL;
 		} else {
-			pid_t pid = spawn_one(&req);
+			pid_t pid = spawn_one(&req, &ready);
 
 			rep.seq = req.seq;
 			if (pid < 0) {
@@ -481,9 +509,11 @@ __attribute__((noreturn)) static void spawn_main(int fd)
 				pidfd = pidfd_open(pid, 0);
 			}
 		}
-		spawn_reply(SPAWN_FD, &rep, pidfd);
+		spawn_reply(SPAWN_FD, &rep, ready, pidfd);
 		if (pidfd >= 0)
 			close(pidfd);
+		if (ready >= 0)
+			close(ready);
 	}
 }
 
@@ -548,20 +578,22 @@ int spawn_send(struct spawner *sp, const struct spawn_req *req)
 	}
 }
 
-int spawn_recv(struct spawner *sp, struct spawn_rep *rep, int *pidfd)
+int spawn_recv(struct spawner *sp, struct spawn_rep *rep, int *pidfd, int *ready)
 {
 	uint8_t buf[16];
 	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
 	union {
-		char b[CMSG_SPACE(sizeof(int))];
+		char b[CMSG_SPACE(2 * sizeof(int))];
 		struct cmsghdr align;
 	} c;
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.b,
 			      .msg_controllen = sizeof(c.b) };
 	struct cmsghdr *cm;
+	int fds[2] = { -1, -1 };
 	ssize_t n;
 
 	*pidfd = -1;
+	*ready = -1;
 	if (sp->fd < 0)
 		return -EPIPE;
 	n = recvmsg(sp->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
@@ -570,17 +602,22 @@ int spawn_recv(struct spawner *sp, struct spawn_rep *rep, int *pidfd)
 	if (n == 0)
 		return -EPIPE;
 	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
-		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-		    cm->cmsg_len == CMSG_LEN(sizeof(int)))
-			memcpy(pidfd, CMSG_DATA(cm), sizeof(int));
+		size_t k;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		memcpy(fds, CMSG_DATA(cm), (k > 2 ? 2 : k) * sizeof(int));
 	}
 	if (n != sizeof(buf) || spawn_get32(buf) != SPAWN_MAGIC_REP ||
 	    (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
-		if (*pidfd >= 0)
-			close(*pidfd);
-		*pidfd = -1;
+		for (int i = 0; i < 2; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
 		return -EPROTO;
 	}
+	*ready = fds[0];
+	*pidfd = fds[1];
 	rep->seq = spawn_get32(buf + 4);
 	rep->pid = (int32_t)spawn_get32(buf + 8);
 	rep->err = (int32_t)spawn_get32(buf + 12);

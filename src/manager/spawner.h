@@ -48,9 +48,10 @@ int spawn_decode(uint8_t *buf, size_t len, struct spawn_req *req);
 int spawn_start(struct spawner *sp);
 /* Send a request (bounded blocking: the spawner answers in milliseconds). */
 int spawn_send(struct spawner *sp, const struct spawn_req *req);
-/* Receive one reply without blocking. 0 (with *pidfd set, or -1), -EAGAIN,
- * or -EPIPE when the spawner is gone. */
-int spawn_recv(struct spawner *sp, struct spawn_rep *rep, int *pidfd);
+/* Receive one reply without blocking. 0 (with *pidfd set, or -1, and
+ * *ready: the instance's readiness socket, see instance_ready_fd, or -1),
+ * -EAGAIN, or -EPIPE when the spawner is gone. */
+int spawn_recv(struct spawner *sp, struct spawn_rep *rep, int *pidfd, int *ready);
 /* Close the manager's end; the spawner exits on EOF. Reaps it. */
 void spawn_stop(struct spawner *sp);
 

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/inotify.h>
 #include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -36,9 +35,6 @@
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
-
-/* Readiness poll interval while inotify watches the pid file (a safety net). */
-#define SUP_READY_POLL_MS 250u
 
 enum sup_state {
 	SUP_STOPPED = 0,
@@ -73,8 +69,8 @@ struct sup_waiter {
 struct sup_inst {
 	struct mgr *m;
 	struct reg_config conf;
-	char *dir, *log, *ready_file;
-	bool own_state, own_pidfile;
+	char *dir, *log;
+	bool own_state;
 	struct sup_ep server, ctrl;
 	uid_t uid;
 	gid_t gid;
@@ -90,7 +86,8 @@ struct sup_inst {
 	struct reg_pid ident;
 	bool ident_ok;
 	uint64_t spawned_ms, deadline;
-	int ready_wd; /* inotify watch on the pid file's directory, -1 */
+	int ready_fd; /* readiness socket (instance_ready_fd in the child), -1 */
+	struct mgr_watch ready_w;
 	bool unsynced; /* created: config.json and directories not durable yet */
 	bool fresh;    /* created just now: its directories exist */
 	bool spawn_pending;
@@ -225,7 +222,8 @@ static void sup_free(struct sup_inst *in)
 	sup_ep_free(&in->ctrl);
 	free(in->dir);
 	free(in->log);
-	free(in->ready_file);
+	if (in->ready_fd >= 0)
+		close(in->ready_fd);
 	free(in);
 }
 
@@ -241,7 +239,9 @@ static struct sup_inst *sup_new(struct mgr *m, struct reg_config *conf)
 	memset(conf, 0, sizeof(*conf));
 	in->pidfd = -1;
 	in->ctrl_fd = -1;
-	in->ready_wd = -1;
+	in->ready_fd = -1;
+	in->ready_w.kind = MGR_W_READY;
+	in->ready_w.obj = in;
 	in->pid_w.kind = MGR_W_CHILD;
 	in->pid_w.obj = in;
 	in->ctrl_w.kind = MGR_W_CTRL;
@@ -595,21 +595,10 @@ static int sup_parse_argv(struct sup_inst *in, char *why, size_t whylen)
 		ret = 0;
 		in->tpm2 = cfg.tpm2;
 		in->own_state = cfg.state_uri == NULL;
-		in->own_pidfile = cfg.pid_file == NULL;
 		sup_ep_free(&in->server);
 		sup_ep_free(&in->ctrl);
-		free(in->ready_file);
-		in->ready_file = NULL;
 		if (sup_ep_set(in, &in->server, &cfg.server) < 0 ||
 		    sup_ep_set(in, &in->ctrl, &cfg.ctrl) < 0)
-			ret = -ENOMEM;
-		if (in->own_pidfile) {
-			if (asprintf(&in->ready_file, "%s/run/swtpm.pid", in->dir) < 0)
-				in->ready_file = NULL;
-		} else {
-			in->ready_file = sup_abs(in, cfg.pid_file);
-		}
-		if (!in->ready_file)
 			ret = -ENOMEM;
 		if (ret < 0)
 			sup_fmt(why, whylen, "out of memory");
@@ -677,13 +666,13 @@ static int sup_conflicts(struct mgr *m, const struct sup_inst *in, char *why, si
 /* ---- spawning ---- */
 
 static void sup_process_gone(struct sup_inst *in);
-static void sup_ready_unwatch(struct sup_inst *in);
+static void sup_ready_close(struct sup_inst *in);
 
 static void sup_spawn(struct sup_inst *in, bool explicit_start)
 {
 	struct mgr *m = in->m;
 	struct spawn_req req;
-	char statearg[PATH_MAX + 8], pidarg[PATH_MAX + 8];
+	char statearg[PATH_MAX + 8];
 	size_t n = 0;
 	int r;
 
@@ -697,8 +686,6 @@ static void sup_spawn(struct sup_inst *in, bool explicit_start)
 	if (explicit_start)
 		in->last_error[0] = '\0';
 	sup_persist(in, REG_RUNNING);
-	if (in->ready_file)
-		unlink(in->ready_file); /* a stale one must not look like readiness */
 	/* a create has just made them */
 	r = in->fresh ? 0 : reg_prepare(m->state_root, in->conf.id, in->uid, in->gid);
 	in->fresh = false;
@@ -714,12 +701,6 @@ static void sup_spawn(struct sup_inst *in, bool explicit_start)
 		sup_fmt(statearg, sizeof(statearg), "dir=%s/state", in->dir);
 		req.argv[n++] = "--tpmstate";
 		req.argv[n++] = statearg;
-	}
-	if (in->own_pidfile) {
-		/* the instance writes it once its sockets listen: our readiness signal */
-		sup_fmt(pidarg, sizeof(pidarg), "file=%s", in->ready_file);
-		req.argv[n++] = "--pid";
-		req.argv[n++] = pidarg;
 	}
 	req.argc = n;
 	req.id = in->conf.id;
@@ -977,7 +958,7 @@ static void sup_do_destroy(struct sup_inst *in)
 	}
 	/* Freed later: another event of this batch may still point at it. */
 	sup_unlink(m, in);
-	sup_ready_unwatch(in);
+	sup_ready_close(in);
 	if (in->unsynced) {
 		in->unsynced = false;
 		m->nunsynced--;
@@ -1075,7 +1056,7 @@ static void sup_process_gone(struct sup_inst *in)
 	in->phase = PH_NONE;
 	in->spawn_pending = false;
 	in->adopted = false;
-	sup_ready_unwatch(in);
+	sup_ready_close(in);
 	sup_ctrl_close(in);
 	sup_exit_desc(in, what, sizeof(what));
 
@@ -1152,7 +1133,7 @@ static void sup_process_gone(struct sup_inst *in)
 
 static void sup_running(struct sup_inst *in)
 {
-	sup_ready_unwatch(in);
+	sup_ready_close(in);
 	in->st = SUP_RUNNING;
 	in->deadline = 0;
 	log_printf("instance %s running as pid %d%s\n", in->conf.id, (int)in->pid,
@@ -1164,104 +1145,40 @@ static void sup_running(struct sup_inst *in)
 	sup_settle(in);
 }
 
-static bool sup_ready(const struct sup_inst *in)
+static void sup_ready_close(struct sup_inst *in)
+{
+	if (in->ready_fd < 0)
+		return;
+	mgr_watch_del(in->m, in->ready_fd);
+	close(in->ready_fd);
+	in->ready_fd = -1;
+}
+
+/* The instance sends its pid when it serves: sockets listening, TPM started
+ * and its state durable (instance_ready_fd). EOF without it: it is exiting,
+ * and its pidfd tells the rest. */
+void sup_ready_event(struct mgr *m, struct sup_inst *in)
 {
 	char buf[32];
 	ssize_t n;
-	int fd = open(in->ready_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
+	(void)m;
+	if (in->dead || in->ready_fd < 0)
+		return;
+	n = recv(in->ready_fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	sup_ready_close(in);
 	if (n <= 0)
-		return false;
+		return;
 	buf[n] = '\0';
-	return atoi(buf) == (int)in->pid;
-}
-
-/* Stop watching the pid file's directory (unless another starting instance
- * has its pid file there too: inotify gives both the same watch). */
-static void sup_ready_unwatch(struct sup_inst *in)
-{
-	struct mgr *m = in->m;
-	int wd = in->ready_wd;
-
-	if (wd < 0)
+	if (atoi(buf) != (int)in->pid) {
+		log_printf("instance %s: readiness from pid %s, expected %d\n", in->conf.id, buf,
+			   (int)in->pid);
 		return;
-	in->ready_wd = -1;
-	for (size_t i = 0; i < m->ninst; i++)
-		if (m->insts[i]->ready_wd == wd)
-			return;
-	inotify_rm_watch(m->ino_fd, wd);
-}
-
-/* The process runs: watch for its pid file. False if it is already there. */
-static bool sup_ready_watch(struct sup_inst *in)
-{
-	struct mgr *m = in->m;
-	char dir[PATH_MAX], *slash;
-
-	if (m->ino_fd >= 0 && in->ready_wd < 0 && strlen(in->ready_file) < sizeof(dir)) {
-		strcpy(dir, in->ready_file);
-		slash = strrchr(dir, '/');
-		if (slash && slash != dir) {
-			*slash = '\0';
-			in->ready_wd = inotify_add_watch(m->ino_fd, dir,
-							 IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR);
-		}
 	}
-	/* after the watch exists: a pid file written before is seen here */
-	return !sup_ready(in);
-}
-
-static void sup_ready_check(struct sup_inst *in)
-{
-	if (in->st == SUP_STARTING && !in->spawn_pending && in->pid > 0 && sup_ready(in))
+	if (in->st == SUP_STARTING && !in->spawn_pending)
 		sup_running(in);
-}
-
-void sup_ready_event(struct mgr *m)
-{
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	bool overflow = false;
-	ssize_t n;
-
-	for (;;) {
-		n = read(m->ino_fd, buf, sizeof(buf));
-		if (n <= 0)
-			break;
-		for (char *p = buf; p < buf + n;) {
-			struct inotify_event *e = (struct inotify_event *)p;
-			const char *base;
-
-			p += sizeof(*e) + e->len;
-			if (e->mask & IN_Q_OVERFLOW) {
-				overflow = true;
-				continue;
-			}
-			if (!e->len || e->wd < 0)
-				continue;
-			for (size_t i = 0; i < m->ninst;) {
-				struct sup_inst *in = m->insts[i];
-
-				if (in->ready_wd == e->wd && (base = strrchr(in->ready_file, '/')) &&
-				    strcmp(base + 1, e->name) == 0)
-					sup_ready_check(in);
-				if (i < m->ninst && m->insts[i] == in)
-					i++;
-			}
-		}
-	}
-	if (!overflow)
-		return;
-	for (size_t i = 0; i < m->ninst;) {
-		struct sup_inst *in = m->insts[i];
-
-		sup_ready_check(in);
-		if (i < m->ninst && m->insts[i] == in)
-			i++;
-	}
 }
 
 void sup_child_event(struct mgr *m, struct sup_inst *in)
@@ -1362,15 +1279,20 @@ void sup_spawner_event(struct mgr *m)
 {
 	struct spawn_rep rep;
 	struct sup_inst *in;
-	int pidfd, r;
+	int pidfd, ready, r;
 
 	for (;;) {
-		r = spawn_recv(&m->sp, &rep, &pidfd);
+		r = spawn_recv(&m->sp, &rep, &pidfd, &ready);
 		if (r == -EAGAIN || r == -EPIPE)
 			return;
 		if (r < 0)
 			continue;
 		in = sup_by_seq(m, rep.seq);
+		if (!in || rep.err < 0 || rep.pid <= 0) {
+			if (ready >= 0)
+				close(ready);
+			ready = -1;
+		}
 		if (!in) {
 			if (rep.pid > 0) {
 				log_printf("spawner: late child %d for request %u, killing it\n",
@@ -1398,6 +1320,8 @@ void sup_spawner_event(struct mgr *m)
 		if (pidfd < 0 || sup_watch_pid(in, rep.pid, pidfd) < 0) {
 			if (pidfd >= 0)
 				close(pidfd);
+			if (ready >= 0)
+				close(ready);
 			sup_kill_orphan(rep.pid, -1);
 			sup_fmt(in->last_error, sizeof(in->last_error),
 				"cannot watch the instance process");
@@ -1417,15 +1341,20 @@ void sup_spawner_event(struct mgr *m)
 		}
 		in->spawned_ms = mgr_now_ms();
 		if (in->stop_requested) {
+			if (ready >= 0)
+				close(ready);
 			sup_begin_stop(in);
 			continue;
 		}
-		if (!sup_ready_watch(in)) {
-			sup_running(in);
-			continue;
+		if (ready < 0 || mgr_watch_add(m, ready, EPOLLIN, &in->ready_w) < 0) {
+			/* cannot happen short of ENOMEM: then it never counts as ready */
+			if (ready >= 0)
+				close(ready);
+			log_printf("instance %s: no readiness channel\n", in->conf.id);
+		} else {
+			in->ready_fd = ready;
 		}
-		/* inotify reports the pid file; polling is the safety net */
-		in->deadline = in->spawned_ms + (in->ready_wd >= 0 ? SUP_READY_POLL_MS : 5);
+		in->deadline = in->spawned_ms + SUP_READY_TIMEOUT_MS;
 	}
 }
 
@@ -1468,19 +1397,13 @@ static void sup_timer(struct sup_inst *in, uint64_t now)
 			in->keep_error = true;
 			in->exit_kind = EXIT_NONE;
 			sup_process_gone(in);
-		} else if (sup_ready(in)) {
-			sup_running(in);
-		} else if (now - in->spawned_ms >= SUP_READY_TIMEOUT_MS) {
-			sup_fmt(in->last_error, sizeof(in->last_error),
-				"not listening after %u s; killed", SUP_READY_TIMEOUT_MS / 1000);
-			in->keep_error = true;
-			sup_signal(in, SIGKILL);
-		} else if (in->ready_wd >= 0) {
-			in->deadline = now + SUP_READY_POLL_MS;
 		} else {
-			/* no inotify: poll fast at first, most instances are up in
-			 * milliseconds */
-			in->deadline = now + (now - in->spawned_ms < 1000 ? 5 : 50);
+			/* no word from it on its readiness socket */
+			sup_fmt(in->last_error, sizeof(in->last_error),
+				"not serving after %u s; killed", SUP_READY_TIMEOUT_MS / 1000);
+			in->keep_error = true;
+			sup_ready_close(in);
+			sup_signal(in, SIGKILL);
 		}
 		break;
 	case SUP_STOPPING:

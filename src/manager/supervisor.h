@@ -33,8 +33,8 @@ void sup_command(struct mgr *m, const struct proto_req *req, uint64_t client);
 void sup_child_event(struct mgr *m, struct sup_inst *in);
 void sup_ctrl_event(struct mgr *m, struct sup_inst *in, uint32_t events);
 void sup_spawner_event(struct mgr *m);
-/* m->ino_fd is readable: pid files of starting instances were written. */
-void sup_ready_event(struct mgr *m);
+/* The instance's readiness socket is readable: it serves, or it is gone. */
+void sup_ready_event(struct mgr *m, struct sup_inst *in);
 /* The spawner died: fail the spawns it still owed us. */
 void sup_spawner_lost(struct mgr *m);
 

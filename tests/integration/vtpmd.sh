@@ -512,6 +512,18 @@ info "endorsement, storage and platform seeds differ across instances"
 run "${PY[@]}" readiness "$SOCK" "$S"
 [ "$RC" = 0 ] || fail "readiness: $OUT"
 info "$OUT"
+# Ready means serving: listening, TPM started and its state on disk. A TPM
+# that cannot start (unreadable state) fails the create instead of being
+# reported running first and dying afterwards.
+mkdir -p "$TMPD/badstate"
+printf 'not a TPM state' >"$TMPD/badstate/tpm2-00.permall"
+expect_fail "${CTL[@]}" create bad1 --start --restart never -- socket --tpm2 \
+	--tpmstate "dir=$TMPD/badstate" --server "type=unixio,path=$S/bad1.sock" \
+	--flags not-need-init,startup-clear
+assert_contains "StartFailed" "$ERR" "create of an instance whose TPM cannot start"
+assert_contains "Could not initialize the TPM" "$ERR" "the instance's own error"
+assert_no_file "$ROOT/i1/run"
+ok "${CTL[@]}" destroy bad1 --purge
 
 # ---------------------------------------------------------------- crash: restart with state
 
