@@ -220,9 +220,9 @@ def bad_input(path, root):
     return bad
 
 def readiness(path, sdir, k=10):
-    """create --start answers when the instance's pid file appears: vtpmd is
-    told by inotify (its poll is only a 250-ms safety net). Half of the
-    instances share one directory for their --pid files (one inotify watch)."""
+    """create --start answers as soon as the instance serves: it tells vtpmd
+    on its readiness socket, nothing is polled. Half of the instances have a
+    --pid file of their own (in one shared directory), which changes nothing."""
     shared = os.path.join(sdir, 'pids')
     os.makedirs(shared, exist_ok=True)
     s = connect(path, 30)
@@ -254,7 +254,7 @@ def readiness(path, sdir, k=10):
     took.sort()
     print('create -> running reply: median %.1f ms, max %.1f ms' % (took[k // 2] * 1e3, took[-1] * 1e3))
     if took[k // 2] > 0.15:
-        print('FAIL: readiness looks polled, not reported'); bad += 1
+        print('FAIL: create replies are slow: readiness looks polled, not reported'); bad += 1
     return bad
 
 def stuck_client(path, ctl):
