@@ -60,12 +60,15 @@ int vtpm_proxy_apply(const struct vtpm_proxy_dev *dev, struct vtpm_config *cfg, 
 	/* The kernel sends the 0x20001000 vendor command when the guest of the
 	 * device changes locality. */
 	cfg->allow_set_locality = true;
-	/* Nobody sends CMD_INIT or TPM_Startup to a kernel TPM device, so the
-	 * TPM must come up by itself; an explicit --flags startup-* wins. */
-	if (!cfg->startup_set) {
+	/* Nobody sends CMD_INIT to a kernel TPM device, and the kernel's first
+	 * command arrives as soon as the device exists: the TPM must be running
+	 * whatever --flags says (swtpm too only lets --flags change the start-up
+	 * type here). Left "not initialised" (--flags startup-none), it would
+	 * fail every command and the kernel would drop the device. The start-up
+	 * type is Startup(CLEAR) unless --flags chose one. */
+	cfg->not_need_init = true;
+	if (!cfg->startup_set)
 		cfg->startup = STARTUP_CLEAR;
-		cfg->not_need_init = true;
-	}
 	/* The line is an interface (scripts read the device name from it), and
 	 * stdout may be a pipe that would otherwise hold it back. */
 	fprintf(out, "New TPM device: /dev/tpm%u (major/minor = %u/%u)\n", dev->tpm_num,

@@ -13,7 +13,9 @@
 #    state reads the NV index back;
 #  - the ctrl socket answers (swtpm_ioctl -c) while the kernel owns the device;
 #  - the device fd is close-on-exec (the kernel hands it out without);
-#  - a second start on the same state, on the epoll loop, ended by SIGTERM;
+#  - the emulator starts the TPM itself (the kernel sends no TPM_Startup);
+#  - a second start on the same state, on the epoll loop, with --flags
+#    startup-none (the kernel then sends TPM2_Startup), ended by SIGTERM;
 #  - with VM_TPM12=1 also TPM 1.2 (the driver's caps/pcrs sysfs files read
 #    through the proxy); opt-in because libtpms generates an RSA key at every
 #    TPM 1.2 start, which takes 5-40 s under TCG.
@@ -75,8 +77,10 @@ else
             bad "$t: no anon_inode:[vtpms] fd found in the emulator (flags '$fl')"
         fi
         if [[ $t == tpm2b ]]; then
+            check "$t: TPM2_Startup sent by the kernel (--flags startup-none)" "$(v $t-startups-received)" 1
             check "$t: emulator exit status after SIGTERM" "$(v $t-exit)" 0
         else
+            check "$t: no TPM_Startup from the kernel (the emulator sent it)" "$(v $t-startups-received)" 0
             check "$t: swtpm_ioctl -s" "$(v $t-shutdown-rc)" 0
             check "$t: emulator exit status after CMD_SHUTDOWN" "$(v $t-exit)" 0
         fi

@@ -45,6 +45,14 @@ start() {
         return 1
     fi
     wait_for 10 test -c /dev/$dev
+    if [[ ! -c /dev/$dev ]]; then
+        say "error $tag: /dev/$dev did not appear"
+        dump $W/$tag.out $W/$tag.err
+        grep -a -A2 'SWTPM_IO_' $W/$tag.log | tail -n 20
+        dmesg | grep -i tpm | tail -n 5
+        kill -9 $pid
+        return 1
+    fi
     say "$tag-sysdev $(cat /sys/class/tpm/$dev/dev 2>/dev/null)"
     say "$tag-nodes $(ls -1 /dev | grep -E "^(tpm|tpmrm)${dev#tpm}\$" | sort | paste -sd' ')"
     mark $tag-dev
@@ -66,7 +74,7 @@ stop() {
     if [[ ${3:-} == term ]]; then
         kill -TERM $pid
     else
-        run "$tag-shutdown" "$IOCTL" --unix $W/$tag.ctrl -s
+        run "$tag-shutdown" timeout 20 "$IOCTL" --unix $W/$tag.ctrl -s
     fi
     wait_exit 10 $pid
     say "$tag-exit $wrc"
@@ -75,6 +83,8 @@ stop() {
     say "$tag-files $(ls "$2" | sort | paste -sd' ')"
     say "$tag-permall-size $(stat -c %s "$2"/tpm*-00.permall 2>/dev/null)"
     say "$tag-stderr $(wc -c < $W/$tag.err)"
+    # TPM2_Startup(SU_CLEAR) commands that came in through the device
+    say "$tag-startups-received $(grep -a -c '^ 80 01 00 00 00 0C 00 00 01 44 00 00' $W/$tag.log)"
     if [[ -s $W/$tag.err || $wrc != 0 || -n $(arg vmtest_debug) ]]; then
         dump $W/$tag.out $W/$tag.err
         grep -a -B2 -A3 -i 'error\|fail' $W/$tag.log | tail -n 40
@@ -85,32 +95,35 @@ stop() {
 if start tpm2 $W/tpm2.state --tpm2; then
     export TPM2TOOLS_TCTI=device:/dev/tpmrm${dev#tpm}
     say "tcti $TPM2TOOLS_TCTI"
-    run tpm2-getrandom tpm2_getrandom --hex 16 > $W/rand
+    run tpm2-getrandom timeout 20 tpm2_getrandom --hex 16 > $W/rand
     say "tpm2-random $(cat $W/rand)"
     mark tpm2-getrandom
     say "tpm2-pcr16-before $(cat /sys/class/tpm/$dev/pcr-sha256/16 2>/dev/null)"
-    run tpm2-pcrextend tpm2_pcrextend 16:sha256=$DIGEST
-    run tpm2-pcrread tpm2_pcrread sha256:16 -o $W/pcr16 >/dev/null
+    run tpm2-pcrextend timeout 20 tpm2_pcrextend 16:sha256=$DIGEST
+    run tpm2-pcrread timeout 20 tpm2_pcrread sha256:16 -o $W/pcr16 >/dev/null
     say "tpm2-pcr16 $(hexof $W/pcr16)"
     # the kernel's own PCR read (TPM2_PCR_Read by the driver)
     say "tpm2-pcr16-sysfs $(cat /sys/class/tpm/$dev/pcr-sha256/16 2>/dev/null)"
     printf 'vtpm-proxy NV ok' > $W/nvdata
-    run tpm2-nvdefine tpm2_nvdefine 0x1500016 -C o -s 16 -a "ownerread|ownerwrite" >/dev/null
-    run tpm2-nvwrite tpm2_nvwrite 0x1500016 -C o -i $W/nvdata
-    run tpm2-nvread tpm2_nvread 0x1500016 -C o -s 16 -o $W/nvread
+    run tpm2-nvdefine timeout 20 tpm2_nvdefine 0x1500016 -C o -s 16 -a "ownerread|ownerwrite" >/dev/null
+    run tpm2-nvwrite timeout 20 tpm2_nvwrite 0x1500016 -C o -i $W/nvdata
+    run tpm2-nvread timeout 20 tpm2_nvread 0x1500016 -C o -s 16 -o $W/nvread
     say "tpm2-nv $(hexof $W/nvread)"
     mark tpm2-nv
     # the ctrl channel answers while the kernel owns the data channel
-    run tpm2-ioctl-c "$IOCTL" --unix $W/tpm2.ctrl -c > $W/caps
+    run tpm2-ioctl-c timeout 20 "$IOCTL" --unix $W/tpm2.ctrl -c > $W/caps
     say "tpm2-ioctl-caps $(head -n1 $W/caps)"
     stop tpm2 $W/tpm2.state
     mark tpm2-stop
 
     # The same state directory again: the NV index survived the stop. This
     # one runs on the epoll loop and ends by SIGTERM.
-    if START_ENV=VTPM_LOOP=epoll start tpm2b $W/tpm2.state --tpm2; then
+
+    # With --flags startup-none the emulator leaves TPM2_Startup to the
+    # kernel (it sends one when TPM2_SelfTest answers TPM_RC_INITIALIZE).
+    if START_ENV=VTPM_LOOP=epoll start tpm2b $W/tpm2.state --tpm2 --flags startup-none; then
         export TPM2TOOLS_TCTI=device:/dev/tpmrm${dev#tpm}
-        run tpm2b-nvread tpm2_nvread 0x1500016 -C o -s 16 -o $W/nvread2
+        run tpm2b-nvread timeout 20 tpm2_nvread 0x1500016 -C o -s 16 -o $W/nvread2
         say "tpm2b-nv $(hexof $W/nvread2)"
         stop tpm2b $W/tpm2.state term
         mark tpm2b-stop
