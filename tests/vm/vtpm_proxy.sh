@@ -7,7 +7,9 @@
 #    line, matching the kernel's sysfs dev; /dev/tpmN and /dev/tpmrmN appear;
 #  - the guest kernel starts and uses the TPM (sysfs PCR read);
 #  - tpm2-tools via /dev/tpmrmN: getrandom, pcrextend + pcrread (exact value),
-#    NV define/write/read (exact bytes);
+#    NV define/write/read (exact bytes; and 2 KiB in 1 KiB commands), an ECC
+#    primary key used by a second tool (context save/load in the kernel's
+#    resource manager);
 #  - CMD_SHUTDOWN on the ctrl socket (our swtpm_ioctl -s): exit 0, the kernel
 #    removes the device, the state files are on disk; a second start on the same
 #    state reads the NV index back;
@@ -101,6 +103,11 @@ else
     check "tpm2_nvwrite rc" "$(v tpm2-nvwrite-rc)" 0
     check "tpm2_nvread rc" "$(v tpm2-nvread-rc)" 0
     check "NV bytes read back" "$(v tpm2-nv)" "$nvhex"
+    for k in nvdefine-big nvwrite-big nvread-big createprimary readpublic; do
+        check "tpm2 $k rc" "$(v tpm2-$k-rc)" 0
+    done
+    check "2 KiB NV index read back" "$(v tpm2-nv-big)" same
+    check "ECC primary through the resource manager" "$(v tpm2-primary-pub)" yes
     check "NV bytes after restart on the same state" "$(v tpm2b-nv)" "$nvhex"
     check "ctrl channel: swtpm_ioctl -c rc" "$(v tpm2-ioctl-c-rc)" 0
     check_re "ctrl channel: capabilities" "$(v tpm2-ioctl-caps)" '^ptm capability is 0x[0-9a-f]+$'

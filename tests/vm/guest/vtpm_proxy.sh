@@ -109,7 +109,20 @@ if start tpm2 $W/tpm2.state --tpm2; then
     run tpm2-nvwrite timeout 20 tpm2_nvwrite 0x1500016 -C o -i $W/nvdata
     run tpm2-nvread timeout 20 tpm2_nvread 0x1500016 -C o -s 16 -o $W/nvread
     say "tpm2-nv $(hexof $W/nvread)"
+    # 2 KiB through the device: tpm2-tools write and read it in 1 KiB
+    # commands (MAX_NV_BUFFER_SIZE)
+    head -c 2048 /dev/urandom > $W/nvbig
+    run tpm2-nvdefine-big timeout 20 tpm2_nvdefine 0x1500017 -C o -s 2048 -a "ownerread|ownerwrite" >/dev/null
+    run tpm2-nvwrite-big timeout 20 tpm2_nvwrite 0x1500017 -C o -i $W/nvbig
+    run tpm2-nvread-big timeout 20 tpm2_nvread 0x1500017 -C o -s 2048 -o $W/nvbig.read
+    say "tpm2-nv-big $(cmp -s $W/nvbig $W/nvbig.read && echo same || echo differ)"
     mark tpm2-nv
+    # a transient object through the kernel's resource manager (context
+    # save/load between the two tools)
+    run tpm2-createprimary timeout 20 tpm2_createprimary -C o -G ecc256 -c $W/primary.ctx >/dev/null
+    run tpm2-readpublic timeout 20 tpm2_readpublic -c $W/primary.ctx -o $W/primary.pub >/dev/null
+    say "tpm2-primary-pub $([[ -s $W/primary.pub ]] && echo yes || echo no)"
+    mark tpm2-primary
     # the ctrl channel answers while the kernel owns the data channel
     run tpm2-ioctl-c timeout 20 "$IOCTL" --unix $W/tpm2.ctrl -c > $W/caps
     say "tpm2-ioctl-caps $(head -n1 $W/caps)"
