@@ -476,6 +476,46 @@ static void gen_options(void)
 	}
 }
 
+static void gen_cli(void)
+{
+	/* byte 0: 0 socket, 1 chardev, 2 cuse; arguments separated by NUL */
+	static const struct {
+		uint8_t iface;
+		const char *args[16];
+	} lines[] = {
+		{ 0, { "--tpm2", "--tpmstate", "dir=/var/lib/swtpm/vm1", "--ctrl",
+		       "type=unixio,path=/run/vtpm/vm1.ctrl", "--server",
+		       "type=unixio,path=/run/vtpm/vm1.sock,mode=0600", "--flags",
+		       "not-need-init,startup-clear", "--log", "file=/tmp/vm1.log,level=20" } },
+		{ 0, { "--tpm2", "-p", "2321", "--ctrl", "type=tcp,port=2322", "--tpmstate",
+		       "backend-uri=file:///tmp/vm1.store", "--key",
+		       "file=/etc/key,mode=aes-256-cbc,format=hex", "--migration",
+		       "incoming,release-lock-outgoing", "--locality",
+		       "reject-locality-4,allow-set-locality", "-t" } },
+		{ 0, { "--tpm2", "--print-capabilities" } },
+		{ 0, { "-h" } },
+		{ 1, { "--tpm2", "--vtpm-proxy", "--tpmstate", "dir=/var/lib/swtpm/vm2",
+		       "--seccomp", "action=kill", "--pid", "file=/run/vm2.pid" } },
+		{ 1, { "-c", "/dev/tpm0", "--tpmstate", "dir=/tmp", "--runas", "root" } },
+		{ 2, { "--tpm2", "-n", "vtpm0", "--tpmstate", "dir=/var/lib/swtpm/vm3", "-F" } },
+	};
+	char buf[1024];
+
+	target("cli");
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		size_t n = 0;
+
+		buf[n++] = (char)lines[i].iface;
+		for (int a = 0; a < 16 && lines[i].args[a]; a++) {
+			if (a)
+				buf[n++] = '\0';
+			memcpy(buf + n, lines[i].args[a], strlen(lines[i].args[a]));
+			n += strlen(lines[i].args[a]);
+		}
+		put("argv", buf, n);
+	}
+}
+
 /* ---- journal ---- */
 
 static void journal_slot(uint8_t *slot, uint64_t seq, const uint8_t *data, uint32_t len,
@@ -584,6 +624,8 @@ static void gen_mgr(void)
 		"  {\"execute\" : \"list\" , \"id\" : [1, {\"a\": 2.5e3}] }\r",
 		"{\"execute\":\"create\",\"arguments\":{\"id\":\"x\",\"argv\":[\"cuse\",\"-n\","
 		"\"vtpm0\",\"--key\",\"file=/k,mode=aes-256-cbc\"],\"restart\":\"never\"}}",
+		/* a member name echoed in the error, UTF-8 across the 64-byte cut */
+		"{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9" "b\":1}",
 	};
 	static const char *const ids[] = { "vm1", "tenant-42.prod_a", "a", "A.b_c-9",
 					   "0123456789012345678901234567890123456789"
@@ -638,6 +680,7 @@ int main(int argc, char **argv)
 	gen_state_codec();
 	gen_keys();
 	gen_options();
+	gen_cli();
 	gen_journal();
 	gen_store_linear();
 	gen_mgr();
