@@ -457,6 +457,11 @@ all_socks() {
 info "N=$N instances"
 vtpmd_start
 assert_mode 600 "$SOCK"
+# on ext2/3/4 the state root is a top directory (chattr +T): entries are
+# spread over block groups
+if [ "$(stat -f -c %T "$ROOT")" = ext2/ext3 ] && command -v lsattr >/dev/null; then
+	lsattr -d "$ROOT" | cut -d' ' -f1 | grep -q T || fail "state root not marked +T: $(lsattr -d "$ROOT")"
+fi
 ok "${CTL[@]}" version
 assert_contains "vtpmd " "$OUT" "version"
 ok "${CTL[@]}" list
