@@ -16,6 +16,7 @@
 #include "instance/journal.h"
 #include "instance/store_linear.h"
 #include "io/tpm_frame.h"
+#include "manager/registry.h"
 #include "manager/statefile.h"
 #include "vtpm/ctrl_ioctl.h"
 #include "vtpm/ctrl_proto.h"
@@ -665,6 +666,54 @@ static void gen_mgr(void)
 	free(o);
 }
 
+static void gen_registry(void)
+{
+	/* byte 0: 0 config.json (directory "vm1"), 1 pid file, 2 /proc/PID/stat,
+	 * 3 stat line built around a comm and start time */
+	static const char *const configs[] = {
+		"{\"version\":1,\"id\":\"vm1\",\"argv\":[\"socket\",\"--tpm2\",\"--ctrl\","
+		"\"type=unixio,path=/run/vtpmd/vm1/ctrl.sock\"],\"restart\":\"on-failure\","
+		"\"created\":1764230000,\"state\":\"running\"}",
+		"{\"version\":1,\"id\":\"vm1\",\"argv\":[\"socket\"],\"restart\":\"never\","
+		"\"created\":0,\"state\":\"stopped\"}",
+	};
+	struct reg_pid p;
+	char buf[1200];
+	uint8_t cfg;
+	int n;
+	FILE *f;
+
+	target("mgr_registry");
+	cfg = 0;
+	for (size_t i = 0; i < sizeof(configs) / sizeof(configs[0]); i++)
+		put2("config", &cfg, 1, configs[i], strlen(configs[i]));
+	memset(&p, 0, sizeof(p));
+	p.pid = 4242;
+	p.starttime = 123456789;
+	snprintf(p.boot_id, sizeof(p.boot_id), "6f1d3c1e-3b1a-4c5e-9d2f-0a1b2c3d4e5f");
+	snprintf(p.exe, sizeof(p.exe), "/usr/bin/swtpm");
+	snprintf(p.comm, sizeof(p.comm), "swtpm");
+	n = reg_pid_format(&p, buf, sizeof(buf));
+	cfg = 1;
+	put2("pidfile", &cfg, 1, buf, (size_t)n);
+	f = fopen("/proc/self/stat", "r");
+	if (f) {
+		size_t len = fread(buf, 1, sizeof(buf), f);
+
+		fclose(f);
+		cfg = 2;
+		put2("proc_stat", &cfg, 1, buf, len);
+	}
+	{
+		uint8_t s[1 + 8 + 15] = { 3, 0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78 };
+
+		memcpy(s + 9, "vtpmd", 5);
+		put("stat_comm", s, 9 + 5);
+		memcpy(s + 9, "x) R 1 2 3 (y", 13);
+		put("stat_comm_parens", s, 9 + 13);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -684,5 +733,6 @@ int main(int argc, char **argv)
 	gen_journal();
 	gen_store_linear();
 	gen_mgr();
+	gen_registry();
 	return 0;
 }
