@@ -21,7 +21,13 @@
 #  - TPM commands by raw write()/read(): the not-initialised answer,
 #    TPM2_Startup, TPM2_GetRandom (exact header, 16 bytes), a short command
 #    (TPM_RC_INSUFFICIENT), an empty read with no response pending;
-#  - tpm2-tools with the device TCTI: getrandom, pcrextend + pcrread (exact).
+#  - tpm2-tools with the device TCTI: getrandom, pcrextend + pcrread (exact);
+#  - edge cases (guest/cuse_raw.py): a second open() fails with EBUSY, a
+#    response read in pieces (10 bytes, rest, then 0), a 5000-byte write is
+#    acknowledged as 4096 and answered TPM_RC_COMMAND_SIZE, PTM_SET_DATAFD and
+#    an unknown ioctl fail with EINVAL, PTM_RESET_TPMESTABLISHED from locality
+#    5 answers 0x3d, PTM_HASH_DATA above 4096 bytes answers TPM_FAIL and is
+#    not hashed (PCR 17 after the sequence is that of "abc" alone).
 #
 # Needs: qemu-system-x86, linux-image-amd64, busybox-static, kmod, tpm2-tools,
 # swtpm-tools. Env: SWTPM_EXE, SWTPM_IOCTL_EXE. Exit 0 / 1 / 77.
@@ -132,6 +138,20 @@ d-load-perm-rc 0
 d-load-vol-rc 0
 d-i-rc 0
 t-pcr16-deb $pcr16
+# edge cases (guest/cuse_raw.py)
+py-second-open EBUSY
+py-split-read 12 80010000001c00000000 18 0
+py-big-write 4096 80010000000a00000142
+py-set-datafd EINVAL
+py-unknown-ioctl EINVAL
+py-reset-est-loc5 0x3d
+py-hash-start 0x0
+py-hash-data-big 0x9
+py-hash-data 0x0
+py-hash-end 0x0
+py-reopen ok
+py-rc 0
+t-pcr17-after-py $pcr17
 # shutdown
 s-rc 0
 exited yes

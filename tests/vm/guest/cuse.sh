@@ -154,6 +154,14 @@ run t-pcrread4 timeout 20 tpm2_pcrread sha256:16 -o $W/pcr16d > /dev/null
 say "t-pcr16-deb $(hexof $W/pcr16d)"
 mark debian
 
+# ---- edge cases by python (one open file, split reads, oversize writes,
+# ioctls CUSE lacks, out-of-range arguments) ----
+timeout 30 python3 "$(dirname "$0")/cuse_raw.py" $DEV
+say "py-rc $?"
+run t-pcr17b timeout 20 tpm2_pcrread sha256:17 -o $W/pcr17b > /dev/null
+say "t-pcr17-after-py $(hexof $W/pcr17b)"
+mark python
+
 # ---- shutdown ----
 io s "$IOCTL" -s
 wait_for 10 eval '! alive'
