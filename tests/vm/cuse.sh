@@ -39,9 +39,10 @@ SWTPM_IOCTL_EXE=${SWTPM_IOCTL_EXE:-$(dirname "${SWTPM_EXE:-.}")/tools/swtpm_ioct
 [[ -n $SWTPM_EXE && -x $SWTPM_EXE ]] || { echo "FAIL: SWTPM_EXE not set/executable"; exit 1; }
 [[ -x $SWTPM_IOCTL_EXE ]] || { echo "FAIL: SWTPM_IOCTL_EXE ($SWTPM_IOCTL_EXE) not executable"; exit 1; }
 SWTPM_EXE=$(realpath "$SWTPM_EXE") SWTPM_IOCTL_EXE=$(realpath "$SWTPM_IOCTL_EXE")
-command -v tpm2_getrandom >/dev/null || skip "tpm2-tools not installed"
-[[ -x /usr/bin/swtpm_ioctl ]] || skip "/usr/bin/swtpm_ioctl not installed (swtpm-tools)"
 vm_setup
+vm_need 'command -v tpm2_getrandom >/dev/null' tpm2-tools "no tpm2-tools"
+vm_need '[[ -x /usr/bin/swtpm_ioctl ]]' swtpm-tools "no /usr/bin/swtpm_ioctl"
+vm_need 'command -v python3 >/dev/null' python3 "no python3"
 
 digest=$(printf 'vtpmd cuse test' | sha256sum | cut -c1-64)
 t0=$(now)

@@ -1,6 +1,8 @@
 # Shared helpers of the host-side VM tests (sourced, bash). See README.md.
 #
-# vm_setup           finds qemu and the kernel (exit 77 when missing), makes $work
+# vm_setup           finds qemu and the kernel (installs them if missing and
+#                    possible, else exit 77), makes $work
+# vm_need TEST PKG WHAT   installs PKG unless TEST holds; exit 77 if it fails
 # vm_initramfs OUT INIT MODULE...   initramfs with INIT as /init
 # vm_run_9p NAME GUEST_SCRIPT TIMEOUT [CMDLINE_WORD...]
 #                    boots the 9p guest that runs GUEST_SCRIPT (a file of this
@@ -42,12 +44,36 @@ vm_cleanup() {
     fi
 }
 
+# vm_install PKG...: installs Debian packages when running as root with
+# apt-get (bounded); 0 if that worked. scripts/install-deps.sh normally did it.
+vm_install() {
+    [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null || return 1
+    echo "installing $* ..."
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 300 apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1 && return 0
+    timeout 120 apt-get update -qq >/dev/null 2>&1
+    timeout 300 apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1
+}
+
+# vm_need TEST PKG WHAT: unless `TEST` (a shell condition) holds, install PKG;
+# skip if it still does not hold.
+vm_need() {
+    eval "$1" && return 0
+    vm_install "$2"
+    eval "$1" || skip "$3 (even after trying to install package $2)"
+}
+
+vm_newest_kernel() { ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n1; }
+
 vm_setup() {
-    command -v "$QEMU" >/dev/null || skip "$QEMU not found (install qemu-system-x86)"
-    kernel=${VM_KERNEL:-$(ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n1)}
-    [[ -n $kernel && -e $kernel ]] || skip "no /boot/vmlinuz-* (install linux-image-amd64)"
+    vm_need 'command -v "$QEMU" >/dev/null' qemu-system-x86 "$QEMU not found"
+    [[ -n ${VM_KERNEL:-} ]] || vm_need '[[ -n $(vm_newest_kernel) ]]' linux-image-amd64 "no /boot/vmlinuz-*"
+    kernel=${VM_KERNEL:-$(vm_newest_kernel)}
+    [[ -e $kernel ]] || skip "no $kernel"
     [[ -r $kernel ]] || skip "$kernel is not readable by $(id -un) (Debian installs it mode 0600)"
-    [[ -x /bin/busybox ]] || skip "no /bin/busybox (install busybox-static)"
+    vm_need '[[ -x /bin/busybox ]] && ! ldd /bin/busybox >/dev/null 2>&1' busybox-static "no static /bin/busybox"
+    vm_need 'command -v modprobe >/dev/null' kmod "no modprobe"
+    vm_need 'command -v xxd >/dev/null' xxd "no xxd"
     kver=${kernel##*/vmlinuz-}
     [[ -d /lib/modules/$kver ]] || skip "no /lib/modules/$kver for $kernel"
     work=$(mktemp -d /tmp/vtpm-vm.XXXXXX)

@@ -21,8 +21,8 @@ set -uo pipefail
 
 SWTPM_EXE=${SWTPM_EXE:-}
 [[ -n $SWTPM_EXE && -x $SWTPM_EXE ]] || { echo "FAIL: SWTPM_EXE not set/executable"; exit 1; }
-command -v python3 >/dev/null || skip "python3 not installed (QMP client)"
 vm_setup
+vm_need 'command -v python3 >/dev/null' python3 "no python3 (QMP client)"
 devices=${VM_DEVICES:-tpm-tis tpm-crb}
 
 digest=$(printf 'vtpmd migration test' | sha256sum | cut -c1-64)

@@ -11,7 +11,8 @@
 # Env: SWTPM_EXE (default: swtpm in PATH), VM_DEVICES (default "tpm-tis tpm-crb"),
 #      VM_KERNEL (default: newest /boot/vmlinuz-*),
 #      VM_KEEP=1 keeps the work directory.
-# Exit: 0 pass, 1 fail, 77 skip (qemu or kernel not installed).
+# Exit: 0 pass, 1 fail, 77 skip (qemu or kernel not installed and not
+# installable).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,11 +24,15 @@ devices=${VM_DEVICES:-tpm-tis tpm-crb}
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; failed=1; }
 
-command -v "$QEMU" >/dev/null || skip "$QEMU not found (install qemu-system-x86)"
-kernel=${VM_KERNEL:-$(ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n1)}
-[[ -n $kernel && -e $kernel ]] || skip "no /boot/vmlinuz-* (install linux-image-amd64)"
+# missing packages are installed if possible (lib.sh vm_need); skip otherwise
+. "$here/lib.sh"
+vm_need 'command -v "$QEMU" >/dev/null' qemu-system-x86 "$QEMU not found"
+[[ -n ${VM_KERNEL:-} ]] || vm_need '[[ -n $(vm_newest_kernel) ]]' linux-image-amd64 "no /boot/vmlinuz-*"
+kernel=${VM_KERNEL:-$(vm_newest_kernel)}
+[[ -e $kernel ]] || skip "no $kernel"
 [[ -r $kernel ]] || skip "$kernel is not readable by $(id -un) (Debian installs it mode 0600)"
-[[ -x /bin/busybox ]] || skip "no /bin/busybox (install busybox-static)"
+vm_need '[[ -x /bin/busybox ]] && ! ldd /bin/busybox >/dev/null 2>&1' busybox-static "no static /bin/busybox"
+vm_need 'command -v modprobe >/dev/null' kmod "no modprobe"
 [[ -n $SWTPM_EXE && -x $SWTPM_EXE ]] || { echo "FAIL: SWTPM_EXE not set/executable"; exit 1; }
 kver=${kernel##*/vmlinuz-}
 

@@ -33,8 +33,8 @@ SWTPM_IOCTL_EXE=${SWTPM_IOCTL_EXE:-$(dirname "${SWTPM_EXE:-.}")/tools/swtpm_ioct
 [[ -n $SWTPM_EXE && -x $SWTPM_EXE ]] || { echo "FAIL: SWTPM_EXE not set/executable"; exit 1; }
 [[ -x $SWTPM_IOCTL_EXE ]] || { echo "FAIL: SWTPM_IOCTL_EXE ($SWTPM_IOCTL_EXE) not executable"; exit 1; }
 SWTPM_EXE=$(realpath "$SWTPM_EXE") SWTPM_IOCTL_EXE=$(realpath "$SWTPM_IOCTL_EXE")
-command -v tpm2_getrandom >/dev/null || skip "tpm2-tools not installed"
 vm_setup
+vm_need 'command -v tpm2_getrandom >/dev/null' tpm2-tools "no tpm2-tools"
 
 digest=$(printf 'vtpmd vtpm-proxy test' | sha256sum | cut -c1-64)
 want_pcr=$({ head -c 32 /dev/zero; echo "$digest" | xxd -r -p; } | sha256sum | cut -c1-64)
