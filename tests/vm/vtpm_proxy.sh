@@ -16,6 +16,7 @@
 #  - the ctrl socket answers (swtpm_ioctl -c) while the kernel owns the device;
 #  - the device fd is close-on-exec (the kernel hands it out without);
 #  - the emulator starts the TPM itself (the kernel sends no TPM_Startup);
+#  - a second device (/dev/tpm1) with its own emulator next to the first;
 #  - a second start on the same state, on the epoll loop, with --flags
 #    startup-none (the kernel then sends TPM2_Startup), ended by SIGTERM;
 #  - with VM_TPM12=1 also TPM 1.2 (the driver's caps/pcrs sysfs files read
@@ -56,7 +57,7 @@ else
     check "guest script exit status" "$(v exit)" 0
     check "/dev/vtpmx present" "$(v vtpmx)" yes
     check "no TPM before" "$(v tpm-before)" 0
-    tags="tpm2 tpm2b"
+    tags="tpm2 tpm2c tpm2b"
     [[ -n ${VM_TPM12:-} ]] && tags+=" tpm12"
     for t in $tags; do
         line=$(v $t-newdev)
@@ -89,6 +90,9 @@ else
         check "$t: kernel removed tpm$n after the emulator ended" "$(v $t-gone)" yes
         check "$t: nothing on stderr" "$(v $t-stderr)" 0
     done
+    check "second device (while /dev/tpm0 exists)" "$(v tpm2c-newdev | grep -o '/dev/tpm[0-9]*')" /dev/tpm1
+    check_re "tpm2_getrandom on the second device" "$(v tpm2c-random)" '^[0-9a-f]{16}$'
+    check "first device still there after the second went away" "$(v tpm2-still-there)" yes
     check_re "tpm2: state files" "$(v tpm2-files)" '(^| )tpm2-00\.permall( |$)'
     check_re "tpm2: permall size" "$(v tpm2-permall-size)" '^[1-9][0-9]{2,}$'
     check "tpm2_getrandom rc" "$(v tpm2-getrandom-rc)" 0

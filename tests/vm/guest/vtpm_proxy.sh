@@ -123,6 +123,16 @@ if start tpm2 $W/tpm2.state --tpm2; then
     run tpm2-readpublic timeout 20 tpm2_readpublic -c $W/primary.ctx -o $W/primary.pub >/dev/null
     say "tpm2-primary-pub $([[ -s $W/primary.pub ]] && echo yes || echo no)"
     mark tpm2-primary
+    # A second device next to the first: /dev/tpm1, its own emulator.
+    p_main=$pid d_main=$dev
+    if start tpm2c $W/tpm2c.state --tpm2; then
+        run tpm2c-getrandom timeout 20 tpm2_getrandom -T device:/dev/tpmrm${dev#tpm} --hex 8 > $W/rand2
+        say "tpm2c-random $(cat $W/rand2)"
+        stop tpm2c $W/tpm2c.state
+    fi
+    pid=$p_main dev=$d_main
+    say "tpm2-still-there $([[ -c /dev/$dev ]] && echo yes || echo no)"
+    mark tpm2c
     # the ctrl channel answers while the kernel owns the data channel
     run tpm2-ioctl-c timeout 20 "$IOCTL" --unix $W/tpm2.ctrl -c > $W/caps
     say "tpm2-ioctl-caps $(head -n1 $W/caps)"
