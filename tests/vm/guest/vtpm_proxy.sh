@@ -21,14 +21,14 @@ say "vtpmx $([[ -c /dev/vtpmx ]] && echo yes || echo no)"
 say "tpm-before $(ls /dev | grep -c '^tpm')"
 
 pid=
-# [START_ENV=VAR=VALUE] start TAG STATEDIR EXTRA_ARGS...: starts the emulator
+# [START_ENV=VAR=VALUE] [EMU=BINARY] start TAG STATEDIR EXTRA_ARGS...: starts the emulator
 # (files $W/TAG.*),
 # waits for its "New TPM device" line and the device nodes; sets $pid and $dev.
 start() {
     local tag=$1 st=$2
     shift 2
     mkdir -p "$st"
-    env ${START_ENV:-} "$SWTPM" chardev --vtpm-proxy --tpmstate dir="$st" \
+    env ${START_ENV:-} ${EMU:-$SWTPM} chardev --vtpm-proxy --tpmstate dir="$st" \
         --ctrl type=unixio,path=$W/$tag.ctrl --pid file=$W/$tag.pid \
         --log file=$W/$tag.log,level=20 "$@" > $W/$tag.out 2> $W/$tag.err &
     pid=$!
@@ -123,16 +123,21 @@ if start tpm2 $W/tpm2.state --tpm2; then
     run tpm2-readpublic timeout 20 tpm2_readpublic -c $W/primary.ctx -o $W/primary.pub >/dev/null
     say "tpm2-primary-pub $([[ -s $W/primary.pub ]] && echo yes || echo no)"
     mark tpm2-primary
-    # A second device next to the first: /dev/tpm1, its own emulator.
+    # A second device next to the first (/dev/tpm1), served by the reference:
+    # Debian's swtpm. Its device line is compared with ours, and it shows what
+    # swtpm does with --flags startup-none on a proxy (the TPM is initialised,
+    # the kernel sends TPM2_Startup). stdbuf: swtpm does not flush the line
+    # when stdout is a file.
     p_main=$pid d_main=$dev
-    if start tpm2c $W/tpm2c.state --tpm2; then
-        run tpm2c-getrandom timeout 20 tpm2_getrandom -T device:/dev/tpmrm${dev#tpm} --hex 8 > $W/rand2
-        say "tpm2c-random $(cat $W/rand2)"
-        stop tpm2c $W/tpm2c.state
+    if [[ -x /usr/bin/swtpm ]] &&
+        EMU="stdbuf -oL /usr/bin/swtpm" start ref $W/ref.state --tpm2 --flags startup-none; then
+        run ref-getrandom timeout 20 tpm2_getrandom -T device:/dev/tpmrm${dev#tpm} --hex 8 > $W/rand2
+        say "ref-random $(cat $W/rand2)"
+        stop ref $W/ref.state
     fi
     pid=$p_main dev=$d_main
     say "tpm2-still-there $([[ -c /dev/$dev ]] && echo yes || echo no)"
-    mark tpm2c
+    mark ref
     # the ctrl channel answers while the kernel owns the data channel
     run tpm2-ioctl-c timeout 20 "$IOCTL" --unix $W/tpm2.ctrl -c > $W/caps
     say "tpm2-ioctl-caps $(head -n1 $W/caps)"
