@@ -5,7 +5,10 @@
 # build/swtpm and swtpm_ioctl, Debian's /usr/bin/swtpm_ioctl and tpm2-tools.
 # Asserted here, on the guest's output:
 #  - `swtpm cuse -n vtpm0 --tpm2` (daemonized by libfuse, pid file) creates
-#    /dev/vtpm0;
+#    /dev/vtpm0; a second one, `-n vtpm1 -M 60 -m 7 --flags
+#    not-need-init,startup-clear`, gets that major/minor and answers TPM
+#    commands without -i, and ends on -s; with a taken major (-M 1) the
+#    daemon ends instead of lingering without a device;
 #  - every ctrl ioctl through our swtpm_ioctl, with its exact output or error:
 #    -c (0x16fff: no SET_DATAFD, no SEND_COMMAND_HEADER), -e before -i
 #    (0xa), -g, -b set/query while stopped and refused (0xa) while running,
@@ -71,6 +74,16 @@ cuse-ctl yes
 start-rc 0
 dev yes
 pid-alive yes
+# second device: -M 60 -m 7, --flags not-need-init,startup-clear
+dev1-start-rc 0
+dev1-sysfs 60:7
+dev1-node 3c:7
+dev1-e-out tpmEstablished is 0
+dev1-s-rc 0
+dev1-gone yes
+# -M 1 (taken): no device, and the daemon does not linger
+bad-lingers no
+bad-dev no
 # before CMD_INIT
 c0-out ptm capability is 0x16fff
 e0-rc 1
@@ -161,6 +174,8 @@ log-errors 0
 stderr 0
 EXPECT
     check_re "sysfs dev of /dev/vtpm0" "$(v sysfs)" '^[0-9]+:[0-9]+$'
+    check_re "second device: GetRandom without -i (started by --flags)" "$(v dev1-getrandom)" \
+        '^80010000001c000000000010[0-9a-f]{32}$'
     check_re "GetRandom by write()/read()" "$(v raw-getrandom)" '^80010000001c000000000010[0-9a-f]{32}$'
     check_re "tpm2_getrandom output" "$(v t-random)" '^[0-9a-f]{32}$'
     check_re "PCR 16 changed after the save" "$(v t-pcr16-changed)" "^[0-9a-f]{64}\$"

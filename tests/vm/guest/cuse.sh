@@ -19,12 +19,16 @@ W=/tmp/cu
 ST=$W/state
 mkdir -p $W $ST
 
-# io KEY TOOL ARGS...: a swtpm_ioctl run on $DEV; prints KEY-rc, KEY-out
+# io KEY TOOL ARGS... [/dev/X]: a swtpm_ioctl run on $DEV (or /dev/X); prints KEY-rc, KEY-out
 # (stdout lines joined with '|') and KEY-err (stderr, likewise).
 io() {
     local key=$1 tool=$2 rc
     shift 2
-    timeout 20 "$tool" "$@" $DEV > $W/$key.out 2> $W/$key.err
+    if [[ ${!#} == /dev/* ]]; then    # the device given last
+        timeout 20 "$tool" "$@" > $W/$key.out 2> $W/$key.err
+    else
+        timeout 20 "$tool" "$@" $DEV > $W/$key.out 2> $W/$key.err
+    fi
     rc=$?
     say "$key-rc $rc"
     say "$key-out $(paste -sd'|' $W/$key.out)"
@@ -36,7 +40,8 @@ io() {
 raw() {
     local key=$1
     echo "$2" | xxd -r -p > $W/cmd
-    if ! exec 4<> $DEV; then
+    # (test -c first: <> would create a regular file)
+    if [[ ! -c $DEV ]] || ! exec 4<> $DEV; then
         say "$key-open failed"
         return
     fi
@@ -66,6 +71,36 @@ if [[ ! -c $DEV ]]; then
     dump $W/out $W/err $W/log
     exit 1
 fi
+
+# ---- a second device with a chosen major/minor, started by --flags ----
+mkdir -p $W/state1
+"$SWTPM" cuse -n vtpm1 -M 60 -m 7 --tpm2 --tpmstate dir=$W/state1 \
+    --flags not-need-init,startup-clear --log file=$W/log1 > $W/out1 2> $W/err1
+say "dev1-start-rc $?"
+wait_for 10 test -c /dev/vtpm1
+say "dev1-sysfs $(cat /sys/class/cuse/vtpm1/dev 2>/dev/null)"
+say "dev1-node $(stat -c '%t:%T' /dev/vtpm1 2>/dev/null)"
+io dev1-e "$IOCTL" -e /dev/vtpm1 # running without -i
+DEV=/dev/vtpm1 raw dev1-getrandom 80010000000c0000017b0010
+io dev1-s "$IOCTL" -s /dev/vtpm1
+wait_for 5 test ! -e /dev/vtpm1
+say "dev1-gone $([[ -e /dev/vtpm1 ]] && echo no || echo yes)"
+mark dev1
+
+# a major that is taken (1: mem): the kernel refuses the device; the daemon
+# must not linger without one
+"$SWTPM" cuse -n vtpmbad -M 1 -m 200 --tpm2 --tpmstate dir=$W/state1 \
+    --pid file=$W/pidbad --log file=$W/logbad > $W/outbad 2> $W/errbad
+say "bad-start-rc $?"
+sleep 0.5
+pid0=$pid
+pid=$(cat $W/pidbad 2>/dev/null)
+wait_for 5 eval '! alive'
+say "bad-lingers $(alive && echo yes || echo no)"
+say "bad-dev $([[ -e /dev/vtpmbad ]] && echo yes || echo no)"
+alive && kill -9 $pid
+pid=$pid0
+mark bad-major
 
 # ---- before CMD_INIT ----
 io c0 "$IOCTL" -c
