@@ -21,16 +21,20 @@ record() { # name OK|FAIL
   printf '{"name": "fuzz_%s", "result": "%s"}\n' "$1" "$2" >>"$results"
 }
 
-mkdir -p "$bdir"
-: >"$results"
+# (meson creates the directory, with its .gitignore)
 if [ ! -f $bdir/build.ninja ]; then
-  if ! CC=clang meson setup $bdir -Dfuzz=true -Dtests=false >$bdir/setup.log 2>&1; then
-    tail -20 $bdir/setup.log
+  if ! CC=clang meson setup $bdir -Dfuzz=true -Dtests=false >/tmp/vtpm-fuzz-setup.$$ 2>&1; then
+    tail -20 /tmp/vtpm-fuzz-setup.$$
+    rm -f /tmp/vtpm-fuzz-setup.$$
     echo "fuzz: meson setup of $bdir failed (needs clang and libclang-rt-14-dev)"
+    mkdir -p $bdir
+    : >"$results"
     record build FAIL
     exit 1
   fi
+  rm -f /tmp/vtpm-fuzz-setup.$$
 fi
+: >"$results"
 if ! ninja -C $bdir fuzz >$bdir/fuzz-build.log 2>&1; then
   grep -E 'error|FAILED' $bdir/fuzz-build.log | head -20
   echo "fuzz: build failed (see $bdir/fuzz-build.log)"
