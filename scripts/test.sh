@@ -25,10 +25,10 @@ if [ $# -eq 0 ]; then
     rc=1
   fi
   # Every parser of outside bytes has a libFuzzer target (tests/fuzz): each
-  # runs on its seed corpus, all of them together for about 200 s (or
+  # runs on its seed corpus, all of them together for about 180 s (or
   # FUZZ_SECONDS each); one pass or fail per target.
   nfuzz=$(ls tests/fuzz/fuzz_*.c | wc -l)
-  FUZZ_SECONDS=${FUZZ_SECONDS:-$((200 / nfuzz))} bash tests/fuzz/run.sh || rc=1
+  FUZZ_SECONDS=${FUZZ_SECONDS:-$((180 / nfuzz))} bash tests/fuzz/run.sh || rc=1
   [ -f build-fuzz/fuzz-results.json ] && logs+=(build-fuzz/fuzz-results.json)
 fi
 python3 - "${logs[@]}" <<'PY'
