@@ -3,7 +3,7 @@
 # /modules.list (9p, virtio, and whatever the test needs: cuse, tpm_vtpm_proxy),
 # mounts the host's root read-only over virtio-9p (mount tag "hostroot") on
 # /host, gives it proc, sys, devtmpfs and tmpfs for /tmp, /run, /var/tmp and
-# /root, and runs the test script named by vmtest_script= on the kernel command
+# /root (the paths in vmtest_keep= stay visible), and runs the test script named by vmtest_script= on the kernel command
 # line with bash inside chroot /host. The guest thereby runs the host's own
 # binaries and libraries (build/swtpm, tpm2-tools, Debian's swtpm_ioctl).
 #
@@ -45,8 +45,23 @@ ln -s /proc/self/fd/2 $H/dev/stderr
 mkdir -p $H/dev/pts $H/dev/shm
 mount -t devpts devpts $H/dev/pts 2>/dev/null
 mount -t tmpfs tmpfs $H/dev/shm
+# The host directories that must stay visible (vmtest_keep=, ':'-separated:
+# the checkout and the build directory) may lie under one of the directories
+# that get a tmpfs: keep a view of the originals and bind them back.
+keep=$(arg vmtest_keep | tr ':' ' ')
 for d in /tmp /run /var/tmp /root; do
-    [ -d $H$d ] && mount -t tmpfs -o mode=1777 tmpfs $H$d
+    [ -d $H$d ] || continue
+    mkdir -p /orig$d
+    mount --bind $H$d /orig$d
+    mount -t tmpfs -o mode=1777 tmpfs $H$d
+    for p in $keep; do
+        case $p in
+        $d/*)
+            mkdir -p $H$p
+            mount --bind /orig$p $H$p || say "error cannot keep $p visible"
+            ;;
+        esac
+    done
 done
 chmod 0700 $H/root 2>/dev/null
 

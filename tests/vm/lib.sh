@@ -103,13 +103,19 @@ vm_run_9p() {
     # TCG: KVM on this kind of host does not boot Debian's kernel. -cpu: see
     # qemu_tpm.sh. The host root is exported read-only; multidevs=remap keeps
     # inode numbers unique across the host's mounts.
+    # this checkout and the directories of the binaries under test must stay
+    # visible in the guest even if they are in /tmp (guest-9p-init.sh)
+    local keep=$(cd "$vm_here/../.." && pwd) a
+    for a in "$@"; do
+        case $a in vmtest_swtpm=* | vmtest_ioctl=*) keep+=:$(dirname "${a#*=}") ;; esac
+    done
     timeout "$tmo" "$QEMU" -accel tcg -cpu qemu64,vendor=GenuineIntel -m 512 -smp 1 \
         -nodefaults -no-user-config -nographic -display none -monitor none \
         -net none -no-reboot \
         -serial file:"$work/$name.console" \
         -kernel "$kernel" -initrd "$initrd" \
         -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
-        -append "console=ttyS0 panic=-1 loglevel=4 vmtest_script=$script ${VM_DEBUG:+vmtest_debug=1 }$*" \
+        -append "console=ttyS0 panic=-1 loglevel=4 vmtest_script=$script vmtest_keep=$keep ${VM_DEBUG:+vmtest_debug=1 }$*" \
         < /dev/null > "$work/$name.qemu" 2>&1
     vm_rc=$?
     if ((vm_rc == 124)); then bad "$name: QEMU killed after $tmo s"
