@@ -103,11 +103,12 @@ vm_run_9p() {
     # TCG: KVM on this kind of host does not boot Debian's kernel. -cpu: see
     # qemu_tpm.sh. The host root is exported read-only; multidevs=remap keeps
     # inode numbers unique across the host's mounts.
-    # this checkout and the directories of the binaries under test must stay
-    # visible in the guest even if they are in /tmp (guest-9p-init.sh)
+    # This checkout and the directories of the files passed to the guest
+    # (vmtest_X=/path: the binaries under test) must stay visible in the guest
+    # even if they are in /tmp (guest-9p-init.sh).
     local keep=$(cd "$vm_here/../.." && pwd) a
     for a in "$@"; do
-        case $a in vmtest_swtpm=* | vmtest_ioctl=*) keep+=:$(dirname "${a#*=}") ;; esac
+        case $a in vmtest_*=/*) [[ -e ${a#*=} ]] && keep+=:$(dirname "${a#*=}") ;; esac
     done
     timeout "$tmo" "$QEMU" -accel tcg -cpu qemu64,vendor=GenuineIntel -m 512 -smp 1 \
         -nodefaults -no-user-config -nographic -display none -monitor none \
