@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers of the host-side VM tests (sourced, bash). See README.md.
 #
 # vm_setup           finds qemu and the kernel (installs them if missing and
@@ -90,6 +91,7 @@ vm_initramfs() {
 
 # The 9p guest's modules: virtio-pci transport, 9p, and the test's own.
 vm_9p_modules=(virtio_pci 9pnet_virtio 9p)
+vm_extra_modules=()   # set by the test: tpm_vtpm_proxy, cuse, ...
 
 # vm_run_9p NAME GUEST_SCRIPT TIMEOUT [CMDLINE_WORD...]
 vm_run_9p() {

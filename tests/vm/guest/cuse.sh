@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Guest side of cuse.sh (run by guest-9p-init.sh inside chroot of the host
 # root, cuse loaded). Kernel command line: vmtest_swtpm= (our swtpm),
 # vmtest_ioctl= (our swtpm_ioctl), vmtest_digest= (64 hex digits to extend into

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers of the guest-side test scripts (bash, run inside chroot of the
 # host's root by guest-9p-init.sh). Results are "VMTEST KEY VALUE..." lines on
 # stdout (the serial console); the host script asserts on them.
