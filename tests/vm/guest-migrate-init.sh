@@ -1,9 +1,9 @@
 #!/bin/sh
 # /init of the migration test's initramfs (busybox sh, no 9p: QEMU refuses to
-# migrate with a 9p export mounted). Extends PCR 16 once through /dev/tpm0 with
-# a raw TPM2_PCR_Extend of the digest in vmtest_digest=, then prints
-# "VMTEST pcr16 N VALUE" (VALUE read by the kernel from the TPM through sysfs)
-# every 0.2 s, N counting up, while the host migrates the VM. The host
+# migrate with a 9p export mounted). Every 0.2 s it extends PCR 16 through
+# /dev/tpm0 with a raw TPM2_PCR_Extend of the digest in vmtest_digest= and
+# prints "VMTEST pcr16 N VALUE" (N extends so far; VALUE read by the kernel
+# from the TPM through sysfs), while the host migrates the VM. The host
 # (migration.sh) quits QEMU; after 400 lines the guest powers off by itself.
 export PATH=/bin
 mount -t proc proc /proc
@@ -27,13 +27,19 @@ dig=$(sed -n 's/.*vmtest_digest=\([0-9a-fA-F]\{64\}\).*/\1/p' /proc/cmdline)
     printf '\000\000\000\001\000\013'                   # 1 digest, TPM_ALG_SHA256
     echo "$dig" | xxd -r -p
 } > /tmp/cmd
-exec 3<>/dev/tpm0
-dd if=/tmp/cmd bs=65 count=1 2>/dev/null >&3
-dd bs=4096 count=1 2>/dev/null <&3 > /tmp/rsp
-exec 3>&-
-say "extend-rsp $(od -An -tx1 -v /tmp/rsp | tr -d ' \n')"
-i=0
-while [ $i -lt 400 ]; do
+ok=80020000001300000000000000000000010000
+# Each round extends PCR 16 once more and prints "pcr16 N VALUE" with N the
+# number of extends so far: before, during and after the migration the value
+# must be the N-th link of the hash chain.
+i=1
+while [ $i -le 400 ]; do
+    exec 3<>/dev/tpm0
+    dd if=/tmp/cmd bs=65 count=1 2>/dev/null >&3
+    dd bs=4096 count=1 2>/dev/null <&3 > /tmp/rsp
+    exec 3>&-
+    rsp=$(od -An -tx1 -v /tmp/rsp | tr -d ' \n')
+    [ $i = 1 ] && say "extend-rsp $rsp"
+    [ "$rsp" = $ok ] || say "error extend $i response $rsp"
     say "pcr16 $i $(cat $T/pcr-sha256/16)"
     i=$((i + 1))
     sleep 0.2
