@@ -61,7 +61,7 @@ mark cuse-start
 "$SWTPM" cuse -n vtpm0 --tpm2 --tpmstate dir=$ST --pid file=$W/pid \
     --log file=$W/log,level=20 > $W/out 2> $W/err
 say "start-rc $?"
-wait_for 10 test -c $DEV
+wait_for 20 test -c $DEV
 mark cuse-dev
 say "dev $([[ -c $DEV ]] && echo yes || echo no)"
 say "sysfs $(cat /sys/class/cuse/vtpm0/dev 2>/dev/null)"
@@ -78,7 +78,7 @@ mkdir -p $W/state1
 "$SWTPM" cuse -n vtpm1 -M 60 -m 7 --tpm2 --tpmstate dir=$W/state1 \
     --flags not-need-init,startup-clear --log file=$W/log1 > $W/out1 2> $W/err1
 say "dev1-start-rc $?"
-wait_for 10 test -c /dev/vtpm1
+wait_for 20 test -c /dev/vtpm1
 say "dev1-sysfs $(cat /sys/class/cuse/vtpm1/dev 2>/dev/null)"
 say "dev1-node $(stat -c '%t:%T' /dev/vtpm1 2>/dev/null)"
 io dev1-e "$IOCTL" -e /dev/vtpm1 # running without -i
@@ -200,7 +200,7 @@ mark python
 
 # ---- shutdown ----
 io s "$IOCTL" -s
-wait_for 10 eval '! alive'
+wait_for 20 eval '! alive'
 say "exited $(alive && echo no || echo yes)"
 wait_for 5 test ! -e $DEV
 say "dev-gone $([[ -e $DEV ]] && echo no || echo yes)"

@@ -35,7 +35,7 @@ start() {
     pid=$!
     mark $tag-start
     dev=
-    wait_for 10 grep -q '^New TPM device' $W/$tag.out
+    wait_for 20 grep -q '^New TPM device' $W/$tag.out
     mark $tag-line
     say "$tag-newdev $(head -n1 $W/$tag.out)"
     dev=$(sed -n 's|^New TPM device: /dev/\(tpm[0-9]*\) .*|\1|p' $W/$tag.out)
@@ -45,7 +45,7 @@ start() {
         kill -9 $pid 2>/dev/null
         return 1
     fi
-    wait_for 10 test -c /dev/$dev
+    wait_for 20 test -c /dev/$dev
     if [[ ! -c /dev/$dev ]]; then
         say "error $tag: /dev/$dev did not appear"
         dump $W/$tag.out $W/$tag.err
@@ -58,7 +58,7 @@ start() {
     say "$tag-nodes $(ls -1 /dev | grep -E "^(tpm|tpmrm)${dev#tpm}\$" | sort | paste -sd' ')"
     mark $tag-dev
     say "$tag-version $(cat /sys/class/tpm/$dev/tpm_version_major 2>/dev/null)"
-    wait_for 10 test -S $W/$tag.ctrl
+    wait_for 20 test -S $W/$tag.ctrl
     # the fd the kernel gave for the device must not leak into programs
     local f fl=
     for f in /proc/$pid/fd/*; do
@@ -77,7 +77,7 @@ stop() {
     else
         run "$tag-shutdown" timeout 20 "$IOCTL" --unix $W/$tag.ctrl -s
     fi
-    wait_exit 10 $pid
+    wait_exit 20 $pid
     say "$tag-exit $wrc"
     wait_for 5 test ! -e /dev/$dev
     say "$tag-gone $([[ -e /dev/$dev ]] && echo no || echo yes)"
