@@ -5,16 +5,38 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <linux/vtpm_proxy.h>
 
+#include "instance/log.h"
+
 /* The kernel ABI that swtpm and the driver agree on; a header that differed
  * would create a device we then talk to with the wrong layout. */
 static_assert(sizeof(struct vtpm_proxy_new_dev) == 20, "vtpm_proxy_new_dev layout");
 static_assert(VTPM_PROXY_IOC_NEW_DEV == 0xC014A100u, "VTPM_PROXY_IOC_NEW_DEV value");
+
+/* swtpm reports these failures through its logger: on stderr behind its
+ * "swtpm: " prefix by default, and only into the log when --log is given
+ * (seen with swtpm 0.7.1 on a real /dev/vtpmx). So stderr means "the log"
+ * here; any other stream (a test's) gets the bare message. */
+__attribute__((format(printf, 2, 3)))
+static void vtpm_proxy_report(FILE *err, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (err == stderr)
+		log_printf("%s", msg);
+	else
+		fputs(msg, err);
+}
 
 int vtpm_proxy_create(const char *ctl_path, bool tpm2, FILE *err, struct vtpm_proxy_dev *dev)
 {
@@ -24,12 +46,12 @@ int vtpm_proxy_create(const char *ctl_path, bool tpm2, FILE *err, struct vtpm_pr
 	fd = open(ctl_path, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
-		fprintf(err, "Could not open %s: %s\n", ctl_path, strerror(-ret));
+		vtpm_proxy_report(err, "Could not open %s: %s\n", ctl_path, strerror(-ret));
 		return ret;
 	}
 	if (ioctl(fd, VTPM_PROXY_IOC_NEW_DEV, &nd) != 0) {
 		ret = -errno;
-		fprintf(err, "Ioctl to create vtpm proxy failed: %s\n", strerror(-ret));
+		vtpm_proxy_report(err, "Ioctl to create vtpm proxy failed: %s\n", strerror(-ret));
 		goto out;
 	}
 	/* The kernel hands out the server fd without close-on-exec, and the
@@ -37,8 +59,8 @@ int vtpm_proxy_create(const char *ctl_path, bool tpm2, FILE *err, struct vtpm_pr
 	 * process started would keep /dev/tpmN alive after we exit. */
 	if (fcntl((int)nd.fd, F_SETFD, FD_CLOEXEC) != 0) {
 		ret = -errno;
-		fprintf(err, "Could not set close-on-exec on the vTPM proxy fd: %s\n",
-			strerror(-ret));
+		vtpm_proxy_report(err, "Could not set close-on-exec on the vTPM proxy fd: %s\n",
+				  strerror(-ret));
 		close((int)nd.fd);
 		goto out;
 	}

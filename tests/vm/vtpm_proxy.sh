@@ -17,6 +17,9 @@
 #  - a second device (/dev/tpm1) next to the first, served by Debian's
 #    /usr/bin/swtpm as the reference: the same device line (up to numbers);
 #    with --flags startup-none the kernel sends TPM2_Startup; CMD_SHUTDOWN;
+#  - errors (run as nobody: /dev/vtpmx not accessible; the ioctl not
+#    permitted; with --log) give the same exit status and the same message
+#    in the same place as Debian's swtpm;
 #  - the device fd is close-on-exec (the kernel hands it out without);
 #  - the emulator starts the TPM itself (the kernel sends no TPM_Startup);
 #  - a second start on the same state, on the epoll loop, with --flags
@@ -100,6 +103,12 @@ else
     done
     # Debian's swtpm prints the same line (up to the numbers)
     check "device line format = Debian swtpm's" "$(v tpm2-newdev | tr -s 0-9 N)" "$(v ref-newdev | tr -s 0-9 N)"
+    # errors as nobody: /dev/vtpmx not accessible, then the ioctl not
+    # permitted, then the same with --log (exit status/stdout/stderr[/log])
+    for k in err-0600 err-0666 err-log; do
+        check "error output like Debian swtpm's ($k)" "$(v ours-$k)" "$(v ref-$k)"
+    done
+    check "error: /dev/vtpmx not accessible" "$(v ours-err-0600)" "1 /swtpm: Could not open /dev/vtpmx: Permission denied"
     check "second device (while /dev/tpm0 exists)" "$(v ref-newdev | grep -o '/dev/tpm[0-9]*')" /dev/tpm1
     check "Debian swtpm: tpm2_getrandom rc" "$(v ref-getrandom-rc)" 0
     check_re "Debian swtpm: tpm2_getrandom output" "$(v ref-random)" '^[0-9a-f]{16}$'

@@ -159,6 +159,30 @@ if start tpm2 $W/tpm2.state --tpm2; then
     fi
 fi
 
+# ---- errors, ours and Debian's swtpm side by side: /dev/vtpmx not
+# accessible, then accessible but VTPM_PROXY_IOC_NEW_DEV not permitted (it
+# needs CAP_SYS_ADMIN); run as nobody ----
+mkdir -p $W/nobody
+chown 65534:65534 $W/nobody
+for emu in ours ref; do
+    bin=$SWTPM
+    [[ $emu == ref ]] && bin=/usr/bin/swtpm
+    for mode in 0600 0666; do
+        chmod $mode /dev/vtpmx
+        timeout 20 setpriv --reuid=65534 --regid=65534 --clear-groups \
+            $bin chardev --vtpm-proxy --tpm2 --tpmstate dir=$W/nobody > $W/e.out 2> $W/e.err
+        say "$emu-err-$mode $? $(paste -sd'|' $W/e.out)/$(paste -sd'|' $W/e.err)"
+    done
+    # with --log the message goes to the log instead (stdout/stderr/log)
+    rm -f $W/nobody/log
+    timeout 20 setpriv --reuid=65534 --regid=65534 --clear-groups \
+        $bin chardev --vtpm-proxy --tpm2 --tpmstate dir=$W/nobody \
+        --log file=$W/nobody/log > $W/e.out 2> $W/e.err
+    say "$emu-err-log $? $(paste -sd'|' $W/e.out)/$(paste -sd'|' $W/e.err)/$(paste -sd'|' $W/nobody/log 2>/dev/null)"
+done
+chmod 0600 /dev/vtpmx
+mark errors
+
 # ---- TPM 1.2 (vmtest_tpm12=1) ----
 # libtpms generates an RSA key at every TPM 1.2 start: 0.2-0.7 s natively,
 # 5-40 s under TCG, so this part is opt-in (VM_TPM12=1 on the host).
