@@ -228,49 +228,57 @@ int reg_config_write_nosync(const char *root, const struct reg_config *c)
 /* fsync every fd, in parallel through io_uring (the kernel's workers, whose
  * device flushes coalesce) if it is available, else one after another.
  * 0 or the first -errno. */
+#define REG_RING_DEPTH 64u
+
+/* One ring for the life of the process (set up at the first batch): a ring
+ * per batch would also mean new io-wq workers per batch. -1: not set up
+ * yet, 0: works, 1: unavailable (fsync one after another). vtpmd is single-
+ * threaded; the ring is never used by two batches at once. */
+static struct io_uring reg_ring;
+static int reg_ring_state = -1;
+
 static int reg_fsync_all(const int *fds, size_t n)
 {
-	struct io_uring ring;
+	struct io_uring *ring = &reg_ring;
 	struct io_uring_cqe *cqe;
 	size_t done = 0;
-	unsigned depth = 8;
 	int ret = 0;
 
-	while (depth < n && depth < 256)
-		depth *= 2;
-	if (n < 2 || io_uring_queue_init(depth, &ring, 0) < 0) {
-		for (size_t i = 0; i < n; i++)
-			if (fsync(fds[i]) < 0 && ret == 0)
-				ret = -errno;
-		return ret;
-	}
-	while (done < n) {
-		size_t batch = 0;
+	if (reg_ring_state < 0 && n >= 2)
+		reg_ring_state = io_uring_queue_init(REG_RING_DEPTH, ring, 0) < 0 ? 1 : 0;
+	while (done < n && n >= 2 && reg_ring_state == 0) {
+		size_t batch = 0, seen = 0;
 
-		while (done + batch < n && batch < depth) {
-			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+		while (done + batch < n && batch < REG_RING_DEPTH) {
+			struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
 
 			if (!sqe)
 				break;
 			io_uring_prep_fsync(sqe, fds[done + batch], 0);
 			batch++;
 		}
-		if (io_uring_submit_and_wait(&ring, (unsigned)batch) < 0) {
-			/* nothing is known about this batch: do it by hand */
-			for (size_t i = done; i < done + batch; i++)
-				if (fsync(fds[i]) < 0 && ret == 0)
-					ret = -errno;
+		if (io_uring_submit_and_wait(ring, (unsigned)batch) >= 0) {
+			for (; seen < batch; seen++) {
+				if (io_uring_wait_cqe(ring, &cqe) < 0)
+					break;
+				if (cqe->res < 0 && ret == 0)
+					ret = cqe->res;
+				io_uring_cqe_seen(ring, cqe);
+			}
 		}
-		for (size_t i = 0; i < batch; i++) {
-			if (io_uring_wait_cqe(&ring, &cqe) < 0)
-				break;
-			if (cqe->res < 0 && ret == 0)
-				ret = cqe->res;
-			io_uring_cqe_seen(&ring, cqe);
+		if (seen < batch) {
+			/* The ring's state is unknown now (completions may still
+			 * come): give it up, and fsync this batch and the rest by
+			 * hand. */
+			io_uring_queue_exit(ring);
+			reg_ring_state = 1;
+			break;
 		}
 		done += batch;
 	}
-	io_uring_queue_exit(&ring);
+	for (size_t i = done; i < n; i++)
+		if (fsync(fds[i]) < 0 && ret == 0)
+			ret = -errno;
 	return ret;
 }
 
