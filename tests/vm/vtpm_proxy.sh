@@ -20,6 +20,8 @@
 #  - errors (run as nobody: /dev/vtpmx not accessible; the ioctl not
 #    permitted; with --log) give the same exit status and the same message
 #    in the same place as Debian's swtpm;
+#  - --print-capabilities: the device line, then the JSON, then the device is
+#    gone (as Debian's swtpm);
 #  - the device fd is close-on-exec (the kernel hands it out without);
 #  - the emulator starts the TPM itself (the kernel sends no TPM_Startup);
 #  - a second start on the same state, on the epoll loop, with --flags
@@ -109,6 +111,10 @@ else
         check "error output like Debian swtpm's ($k)" "$(v ours-$k)" "$(v ref-$k)"
     done
     check "error: /dev/vtpmx not accessible" "$(v ours-err-0600)" "1 /swtpm: Could not open /dev/vtpmx: Permission denied"
+    # --print-capabilities: device line, then JSON (rc/line 1/JSON start/lines/stderr bytes)
+    check "--vtpm-proxy --print-capabilities like Debian swtpm's" "$(v ours-printcaps)" "$(v ref-printcaps)"
+    check_re "--vtpm-proxy --print-capabilities" "$(v ours-printcaps)" '^0 New TPM device: /dev/tpmN \(major/minor = N/N\)/\{ "type": "swtpm/2/0$'
+    check "device gone after --print-capabilities" "$(v ours-printcaps-left)" 0
     check "second device (while /dev/tpm0 exists)" "$(v ref-newdev | grep -o '/dev/tpm[0-9]*')" /dev/tpm1
     check "Debian swtpm: tpm2_getrandom rc" "$(v ref-getrandom-rc)" 0
     check_re "Debian swtpm: tpm2_getrandom output" "$(v ref-random)" '^[0-9a-f]{16}$'

@@ -183,6 +183,18 @@ done
 chmod 0600 /dev/vtpmx
 mark errors
 
+# --print-capabilities with --vtpm-proxy: swtpm creates the device first
+# (cli.md §5), prints its line and the JSON, and exits (the device goes away)
+for emu in ours ref; do
+    bin=$SWTPM
+    [[ $emu == ref ]] && bin=/usr/bin/swtpm
+    timeout 20 $bin chardev --vtpm-proxy --tpm2 --print-capabilities > $W/pc.out 2> $W/pc.err
+    say "$emu-printcaps $? $(head -n1 $W/pc.out | tr -s 0-9 N)/$(sed -n 2p $W/pc.out | cut -c1-16)/$(wc -l < $W/pc.out)/$(wc -c < $W/pc.err)"
+    wait_for 5 eval '! ls /dev | grep -q "^tpm"'
+    say "$emu-printcaps-left $(ls /dev | grep -c '^tpm')"
+done
+mark printcaps
+
 # ---- TPM 1.2 (vmtest_tpm12=1) ----
 # libtpms generates an RSA key at every TPM 1.2 start: 0.2-0.7 s natively,
 # 5-40 s under TCG, so this part is opt-in (VM_TPM12=1 on the host).
