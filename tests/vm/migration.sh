@@ -14,9 +14,12 @@
 #  - quitting the source QEMU ends the source emulator with status 0 and no
 #    error in its log, the destination emulator likewise, and the destination
 #    state directory then holds the migrated permanent state.
-# Once per device in VM_DEVICES (default "tpm-tis tpm-crb").
+# Cases (VM_MIGRATIONS, DEVICE:SOURCE:DESTINATION): tpm-tis and tpm-crb
+# between two of ours, tpm-tis from ours to Debian's swtpm and tpm-crb from
+# Debian's swtpm to ours (VM_DEVICES="..." runs only ours->ours per device).
 #
-# Needs: qemu-system-x86, linux-image-amd64, busybox-static, kmod, python3.
+# Needs: qemu-system-x86, linux-image-amd64, busybox-static, kmod, python3,
+# swtpm (for the cases with Debian's swtpm; left out without it).
 # Env: SWTPM_EXE. Exit 0 / 1 / 77.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -25,7 +28,19 @@ SWTPM_EXE=${SWTPM_EXE:-}
 [[ -n $SWTPM_EXE && -x $SWTPM_EXE ]] || { echo "FAIL: SWTPM_EXE not set/executable"; exit 1; }
 vm_setup
 vm_need 'command -v python3 >/dev/null' python3 "no python3 (QMP client)"
-devices=${VM_DEVICES:-tpm-tis tpm-crb}
+# DEVICE:SOURCE:DESTINATION emulators, "ours" ($SWTPM_EXE) or "swtpm"
+# (Debian's /usr/bin/swtpm): migrating between the two is how a host moves
+# from swtpm to vtpmd (and back).
+if [[ -n ${VM_DEVICES:-} ]]; then
+    cases=$(for dev in $VM_DEVICES; do echo "$dev:ours:ours"; done)
+else
+    cases=${VM_MIGRATIONS:-tpm-tis:ours:ours tpm-crb:ours:ours tpm-tis:ours:swtpm tpm-crb:swtpm:ours}
+fi
+if [[ $cases == *swtpm* ]] && ! { [[ -x /usr/bin/swtpm ]] || { vm_install swtpm && [[ -x /usr/bin/swtpm ]]; }; }; then
+    echo "no /usr/bin/swtpm (package swtpm): the migrations with it are left out"
+    cases=$(tr ' ' '\n' <<<"$cases" | grep -v swtpm)
+fi
+emu_bin() { [[ $1 == swtpm ]] && echo /usr/bin/swtpm || echo "$SWTPM_EXE"; }
 
 digest=$(printf 'vtpmd migration test' | sha256sum | cut -c1-64)
 # chain[N]: PCR 16 after N extends with the digest
@@ -55,11 +70,12 @@ kill_all() {
 }
 vm_cleanup_hooks+=(kill_all)
 
-# start_emu DIR ROLE: `swtpm socket --tpm2` on DIR/ROLE.ctrl, state DIR/ROLE.state
+# start_emu DIR ROLE BINARY: `BINARY socket --tpm2` on DIR/ROLE.ctrl, state
+# DIR/ROLE.state
 start_emu() {
     local d=$1 r=$2
     mkdir -p "$d/$r.state"
-    "$SWTPM_EXE" socket --tpm2 --tpmstate dir="$d/$r.state" \
+    "$3" socket --tpm2 --tpmstate dir="$d/$r.state" \
         --ctrl type=unixio,path="$d/$r.ctrl" \
         --log file="$d/$r.log",level=1 > "$d/$r.out" 2>&1 &
     epid[$r]=$!
@@ -108,14 +124,16 @@ t0=$(now)
 VM_INIT=$vm_here/guest-migrate-init.sh "$vm_here/mkinitramfs.sh" "$kver" "$work/initrd.gz" \
     tpm_tis tpm_crb || { echo "FAIL: mkinitramfs"; exit 1; }
 
-for dev in $devices; do
-    d=$work/$dev
+for c in $cases; do
+    IFS=: read -r dev src_emu dst_emu <<<"$c"
+    label="$dev $src_emu->$dst_emu"
+    d=$work/${c//:/-}
     mkdir -p "$d"
     ts=$(now)
     ok_before=$failed
     failed=0
-    if start_emu "$d" src && start_emu "$d" dst; then
-        check "$dev: destination state directory starts empty" "$(ls -A "$d/dst.state" | wc -l)" 0
+    if start_emu "$d" src "$(emu_bin "$src_emu")" && start_emu "$d" dst "$(emu_bin "$dst_emu")"; then
+        check "$label: destination state directory starts empty" "$(ls -A "$d/dst.state" | wc -l)" 0
         start_qemu "$d" dst "$dev" -incoming unix:"$d/mig.sock"
         start_qemu "$d" src "$dev"
         # the guest has extended PCR 16 and printed it a few times
@@ -125,63 +143,63 @@ for dev in $devices; do
             kill -0 "${qpid[src]}" 2>/dev/null || break
             sleep 0.1
         done
-        check "$dev: extend response" "$(vm_val "$d/src.console" extend-rsp)" "$rsp_ok"
-        check "$dev: PCR 16 before the first extend" "$(vm_val "$d/src.console" pcr16-before)" "$zero"
+        check "$label: extend response" "$(vm_val "$d/src.console" extend-rsp)" "$rsp_ok"
+        check "$label: PCR 16 before the first extend" "$(vm_val "$d/src.console" pcr16-before)" "$zero"
         tm=$(now)
         mig=$(qmp "$d/src.qmp" run migrate "{\"uri\": \"unix:$d/mig.sock\"}")
-        check "$dev: QMP migrate" "$mig" "{}"
+        check "$label: QMP migrate" "$mig" "{}"
         st=$(qmp "$d/src.qmp" wait-migration 60)
-        check "$dev: migration status" "$st" completed
-        echo "$dev: migration took $(elapsed "$tm") s"
+        check "$label: migration status" "$st" completed
+        echo "$label: migration took $(elapsed "$tm") s"
         # The source VM is paused now: its console is final.
         last_src=$(pcr_lines "$d/src.console" | tail -n1)
         n_src=${last_src%% *}
-        check "$dev: source guest's PCR 16 before migrating (after $n_src extends)" \
+        check "$label: source guest's PCR 16 before migrating (after $n_src extends)" \
             "${last_src#* }" "${chain[n_src]}"
-        check "$dev: source lines off the hash chain" "$(lines_off "$d/src.console")" 0
+        check "$label: source lines off the hash chain" "$(lines_off "$d/src.console")" 0
         # The destination guest carries on from where the source stopped.
         for _ in $(seq 200); do
             (($(pcr_lines "$d/dst.console" | awk -v n="${n_src:-0}" '$1 > n + 2' | wc -l) > 0)) && break
             kill -0 "${qpid[dst]}" 2>/dev/null || break
             sleep 0.1
         done
-        check "$dev: destination VM status" \
+        check "$label: destination VM status" \
             "$(qmp "$d/dst.qmp" run query-status | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')" \
             running
         first_dst=$(pcr_lines "$d/dst.console" | head -n1)
         last_dst=$(pcr_lines "$d/dst.console" | tail -n1)
-        echo "$dev: source printed extends $(pcr_lines "$d/src.console" | head -n1 | cut -d" " -f1)..${n_src:-?}, destination ${first_dst%% *}..${last_dst%% *}"
+        echo "$label: source printed extends $(pcr_lines "$d/src.console" | head -n1 | cut -d" " -f1)..${n_src:-?}, destination ${first_dst%% *}..${last_dst%% *}"
         [[ -n $first_dst && ${first_dst%% *} -gt ${n_src:--1} ]] ||
-            bad "$dev: destination guest did not continue the count (source ended at '${n_src:-}', destination starts '${first_dst%% *}')"
+            bad "$label: destination guest did not continue the count (source ended at '${n_src:-}', destination starts '${first_dst%% *}')"
         (($(pcr_lines "$d/dst.console" | wc -l) >= 3)) ||
-            bad "$dev: fewer than 3 complete lines from the destination guest"
-        check "$dev: destination lines off the hash chain" "$(lines_off "$d/dst.console")" 0
-        check "$dev: destination guest's PCR 16 after migrating (after ${last_dst%% *} extends)" \
+            bad "$label: fewer than 3 complete lines from the destination guest"
+        check "$label: destination lines off the hash chain" "$(lines_off "$d/dst.console")" 0
+        check "$label: destination guest's PCR 16 after migrating (after ${last_dst%% *} extends)" \
             "${last_dst#* }" "${chain[${last_dst%% *}]}"
-        check "$dev: extend errors in the guest" "$(grep -ac '^VMTEST error' "$d/src.console" "$d/dst.console" | awk -F: '{s += $2} END {print s}')" 0
+        check "$label: extend errors in the guest" "$(grep -ac '^VMTEST error' "$d/src.console" "$d/dst.console" | awk -F: '{s += $2} END {print s}')" 0
 
         # Quit both; QEMU sends CMD_SHUTDOWN and each emulator exits.
         qmp "$d/src.qmp" run quit > /dev/null
         wait_pid 20 src qpid
-        check "$dev: source QEMU exit status" "$wrc" 0
+        check "$label: source QEMU exit status" "$wrc" 0
         wait_pid 10 src epid
-        check "$dev: source emulator exit status" "$wrc" 0
-        check "$dev: errors in the source emulator's log" "$(grep -ci error "$d/src.log" 2>/dev/null)" 0
+        check "$label: source emulator exit status" "$wrc" 0
+        check "$label: errors in the source emulator's log" "$(grep -ci error "$d/src.log" 2>/dev/null)" 0
         qmp "$d/dst.qmp" run quit > /dev/null
         wait_pid 20 dst qpid
-        check "$dev: destination QEMU exit status" "$wrc" 0
+        check "$label: destination QEMU exit status" "$wrc" 0
         wait_pid 10 dst epid
-        check "$dev: destination emulator exit status" "$wrc" 0
-        check "$dev: errors in the destination emulator's log" "$(grep -ci error "$d/dst.log" 2>/dev/null)" 0
-        check_re "$dev: destination state after the migration" "$(ls "$d/dst.state" | paste -sd' ')" \
+        check "$label: destination emulator exit status" "$wrc" 0
+        check "$label: errors in the destination emulator's log" "$(grep -ci error "$d/dst.log" 2>/dev/null)" 0
+        check_re "$label: destination state after the migration" "$(ls "$d/dst.state" | paste -sd' ')" \
             '(^| )tpm2-00\.permall( |$)'
     fi
-    echo "$dev: $(elapsed "$ts") s"
+    echo "$label: $(elapsed "$ts") s"
     if ((failed)); then
         for r in src dst; do
-            echo "--- $dev $r console"; tr -d '\r' < "$d/$r.console" 2>/dev/null | tail -n 15
-            echo "--- $dev $r qemu"; cat "$d/$r.qemu" 2>/dev/null
-            echo "--- $dev $r emulator"; cat "$d/$r.out" 2>/dev/null; tail -n 20 "$d/$r.log" 2>/dev/null
+            echo "--- $label $r console"; tr -d '\r' < "$d/$r.console" 2>/dev/null | tail -n 15
+            echo "--- $label $r qemu"; cat "$d/$r.qemu" 2>/dev/null
+            echo "--- $label $r emulator"; cat "$d/$r.out" 2>/dev/null; tail -n 20 "$d/$r.log" 2>/dev/null
         done
     fi
     kill_all
