@@ -30,7 +30,9 @@
 #    acknowledged as 4096 and answered TPM_RC_COMMAND_SIZE, PTM_SET_DATAFD and
 #    an unknown ioctl fail with EINVAL, PTM_RESET_TPMESTABLISHED from locality
 #    5 answers 0x3d, PTM_HASH_DATA above 4096 bytes answers TPM_FAIL and is
-#    not hashed (PCR 17 after the sequence is that of "abc" alone).
+#    not hashed (PCR 17 after the sequence is that of "abc" alone); after a
+#    PTM_GET_STATEBLOB that left data to read() a write() fails with EIO, and
+#    a new open() is back in command mode.
 #
 # Needs: qemu-system-x86, linux-image-amd64, busybox-static, kmod, tpm2-tools,
 # swtpm-tools. Env: SWTPM_EXE, SWTPM_IOCTL_EXE. Exit 0 / 1 / 77.
@@ -163,6 +165,9 @@ py-hash-start 0x0
 py-hash-data-big 0x9
 py-hash-data 0x0
 py-hash-end 0x0
+py-getblob 0x0 total>3072 3072
+py-write-during-blob EIO
+py-reopen-command 80010000001c000000000010
 py-reopen ok
 py-rc 0
 t-pcr17-after-py $pcr17

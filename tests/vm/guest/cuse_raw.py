@@ -17,6 +17,7 @@ PTM_HASH_START = 0x80045005
 PTM_HASH_DATA = 0xD0045006  # struct ptm_hdata: u32 length + 4096 bytes
 PTM_HASH_END = 0x80045007
 PTM_RESET_TPMESTABLISHED = 0xC004500A
+PTM_GET_STATEBLOB = 0xCC10500B  # struct ptm_getstate: 12-byte request, 16 + 3072 reply
 PTM_SET_DATAFD = 0x8004500F
 PTM_UNKNOWN = 0x80045063  # nr 0x63: no such command
 
@@ -77,6 +78,29 @@ say("py-hash-data-big", ioctl_res(fd, PTM_HASH_DATA, struct.pack("=I", 5000) + b
 say("py-hash-data", ioctl_res(fd, PTM_HASH_DATA, struct.pack("=I", 3) + b"abc" + bytes(4093)))
 say("py-hash-end", ioctl_res(fd, PTM_HASH_END, bytes(4)))
 
+# A volatile blob is longer than one 3072-byte packet: after the first GET
+# the rest can be read(), and a write() meanwhile fails with EIO.
+b = bytearray(struct.pack("=III", 0, 2, 0) + bytes(16 + 3072 - 12))
+try:
+    fcntl.ioctl(fd, PTM_GET_STATEBLOB, b, True)
+    res, _, tot, length = struct.unpack_from("=IIII", b)
+    say("py-getblob", "0x%x" % res, "total>3072" if tot > 3072 else tot, length)
+except OSError as e:
+    say("py-getblob", errname(e))
+try:
+    os.write(fd, bytes.fromhex("80010000000c0000017b0010"))
+    say("py-write-during-blob", "ok")
+except OSError as e:
+    say("py-write-during-blob", errname(e))
+
+os.close(fd)
+# a new open starts in command mode again
+fd = os.open(DEV, os.O_RDWR)
+try:
+    os.write(fd, bytes.fromhex("80010000000c0000017b0010"))
+    say("py-reopen-command", os.read(fd, 4096)[:12].hex())
+except OSError as e:
+    say("py-reopen-command", errname(e))
 os.close(fd)
 # the device can be opened again once closed
 try:
