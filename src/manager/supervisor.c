@@ -1532,15 +1532,26 @@ static void sup_cmd_create(struct mgr *m, const struct proto_req *req, uint64_t 
 		reg_remove(m->state_root, in->conf.id, false);
 		goto nomem;
 	}
-	in->unsynced = true;
-	in->fresh = true;
-	m->nunsynced++;
 	log_printf("instance %s created (restart policy %s)\n", in->conf.id,
 		   proto_policy_name(in->conf.policy));
 	if (!req->start) {
+		/* nothing to overlap the syncs with: make it durable now */
+		const char *ids[1] = { in->conf.id };
+
+		r = reg_sync_entries(m->state_root, ids, 1);
+		if (r < 0) {
+			sup_fmt(why, sizeof(why),
+				"the registry entry of '%s' could not be made durable: %s",
+				in->conf.id, strerror(-r));
+			mgmt_reply_error(m, client, req->id, PROTO_ERR_GENERIC, why);
+			return;
+		}
 		sup_reply_status(in, client, req);
 		return;
 	}
+	in->unsynced = true;
+	in->fresh = true;
+	m->nunsynced++;
 	sup_wait(in, client, req);
 	sup_spawn(in, true);
 	sup_settle(in);
