@@ -113,13 +113,14 @@ def main():
     finally:
         if events and events.poll() is None:
             events.kill()
-        st = status(sock, "c1") if vtpmd.poll() is None else None
-        if st and st.get("pid"):
-            try:
-                if os.readlink("/proc/%d/cwd" % st["pid"]).startswith(root):
-                    os.kill(st["pid"], signal.SIGKILL)
-            except OSError:
-                pass
+        # cleanup must not fail on the way to stopping vtpmd
+        try:
+            st = status(sock, "c1") if vtpmd.poll() is None else None
+            if st and st.get("pid") and \
+                    os.readlink("/proc/%d/cwd" % st["pid"]).startswith(root):
+                os.kill(st["pid"], signal.SIGKILL)
+        except Exception:
+            pass
         vtpmd.terminate()
         try:
             vtpmd.wait(10)
