@@ -72,6 +72,9 @@ struct sup_inst {
 	char *dir, *log;
 	bool own_state;
 	struct sup_ep server, ctrl;
+	/* the device the instance serves alone: chardev's -c path or cuse's
+	 * /dev/NAME (NULL for socket and --vtpm-proxy, which makes its own) */
+	char *dev;
 	uid_t uid;
 	gid_t gid;
 	char comm[16];
@@ -220,6 +223,7 @@ static void sup_free(struct sup_inst *in)
 	reg_config_free(&in->conf);
 	sup_ep_free(&in->server);
 	sup_ep_free(&in->ctrl);
+	free(in->dev);
 	free(in->dir);
 	free(in->log);
 	if (in->ready_fd >= 0)
@@ -597,9 +601,18 @@ static int sup_parse_argv(struct sup_inst *in, char *why, size_t whylen)
 		in->own_state = cfg.state_uri == NULL;
 		sup_ep_free(&in->server);
 		sup_ep_free(&in->ctrl);
+		free(in->dev);
+		in->dev = NULL;
 		if (sup_ep_set(in, &in->server, &cfg.server) < 0 ||
 		    sup_ep_set(in, &in->ctrl, &cfg.ctrl) < 0)
 			ret = -ENOMEM;
+		if (cfg.iface == IFACE_CUSE && asprintf(&in->dev, "/dev/%s", cfg.cuse_name) < 0) {
+			in->dev = NULL;
+			ret = -ENOMEM;
+		} else if (cfg.iface == IFACE_CHARDEV && cfg.chardev_path &&
+			   !(in->dev = sup_abs(in, cfg.chardev_path))) {
+			ret = -ENOMEM;
+		}
 		if (ret < 0)
 			sup_fmt(why, whylen, "out of memory");
 	}
@@ -648,6 +661,13 @@ static int sup_conflicts(struct mgr *m, const struct sup_inst *in, char *why, si
 
 		if (o == in)
 			continue;
+		/* two instances on one device would take each other's commands
+		 * (chardev) or could not both register it (cuse) */
+		if (in->dev && o->dev && strcmp(in->dev, o->dev) == 0) {
+			sup_fmt(why, whylen, "the device %s is already used by instance '%s'", in->dev,
+				o->conf.id);
+			return -EADDRINUSE;
+		}
 		for (int k = 0; k < 2; k++) {
 			for (int j = 0; j < 2; j++) {
 				if (sup_ep_same(mine[k], theirs[j])) {

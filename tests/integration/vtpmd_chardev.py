@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """vtpmd supervising a `chardev` instance (issue 5: the swtpm front ends other
-than socket run under vtpmd unchanged).
+than socket run under vtpmd unchanged), and refusing a second instance on a
+device (chardev path or cuse name) another instance already uses.
 
 A pty stands in for the character device: the instance is created through
 vtpmctl with `chardev -c /dev/pts/N`, answers TPM commands written to the pty
 master, is restarted on the same device after kill -9 (with an event), and
 stops gracefully. Environment: VTPMD_EXE, VTPMCTL_EXE. Exit 0 pass, 1 fail.
 Only processes started here are signalled."""
-import json, os, pty, select, signal, struct, subprocess, sys, tempfile, time, tty
+import json, os, pty, select, signal, socket, struct, subprocess, sys, tempfile, time, tty
 
 VTPMD, CTL = os.environ["VTPMD_EXE"], os.environ["VTPMCTL_EXE"]
 fails = []
@@ -70,10 +71,14 @@ def main():
     ctrlp = os.path.join(tmp, "c1.ctrl")
     events = None
     try:
+        # ready when it accepts, not when the file exists (bind comes first)
         for _ in range(200):
-            if os.path.exists(sock):
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+                    c.connect(sock)
                 break
-            time.sleep(0.05)
+            except OSError:
+                time.sleep(0.05)
         rc, out, err = ctl(sock, "create", "c1", "--start", "--", "chardev", "--tpm2", "-c", dev,
                            "--ctrl", "type=unixio,path=" + ctrlp,
                            "--flags", "not-need-init,startup-clear")
@@ -81,6 +86,21 @@ def main():
         st = wait_running(sock, "c1")
         check(st is not None and st.get("state") == "running", "instance running: %r" % (st,))
         pid1 = st and st.get("pid")
+        # a second instance on the same device is refused at create time
+        rc, out, err = ctl(sock, "create", "c2", "--", "chardev", "--tpm2", "-c", dev)
+        check(rc != 0 and "the device %s is already used by instance 'c1'" % dev in err,
+              "same chardev device refused: rc %d, %s" % (rc, err.strip()))
+        # cuse instances are validated the same way (created, not started:
+        # this host needs no /dev/cuse for that)
+        rc, out, err = ctl(sock, "create", "k1", "--", "cuse", "-n", "vtpmq", "--tpm2")
+        check(rc == 0, "cuse instance created (%s)" % err.strip())
+        rc, out, err = ctl(sock, "create", "k2", "--", "cuse", "-n", "vtpmq", "--tpm2")
+        check(rc != 0 and "the device /dev/vtpmq is already used by instance 'k1'" in err,
+              "same cuse name refused: rc %d, %s" % (rc, err.strip()))
+        rc, out, err = ctl(sock, "create", "k3", "--", "cuse", "-n", "vtpmq2", "--tpm2")
+        check(rc == 0, "another cuse name is fine (%s)" % err.strip())
+        for k in ("k1", "k3"):
+            check(ctl(sock, "destroy", k, "--purge")[0] == 0, "destroy " + k)
         r = tpm_cmd(master, GETRANDOM)
         check(len(r) == 28 and r[:10].hex() == "80010000001c00000000",
               "GetRandom(16) through the pty: " + r.hex())
