@@ -48,6 +48,24 @@ enum cli_longopt {
 	CLI_OPT_VTPM_PROXY,
 };
 
+/* The long options every interface has (each table below adds its own);
+ * they are handled by cli_common_opt, plus -r and -h. */
+#define CLI_COMMON_LONGOPTS                                                     \
+	{ "tpmstate", required_argument, NULL, CLI_OPT_TPMSTATE },              \
+	{ "tpm2", no_argument, NULL, CLI_OPT_TPM2 },                            \
+	{ "log", required_argument, NULL, CLI_OPT_LOG },                        \
+	{ "locality", required_argument, NULL, CLI_OPT_LOCALITY },              \
+	{ "key", required_argument, NULL, CLI_OPT_KEY },                        \
+	{ "migration-key", required_argument, NULL, CLI_OPT_MIGRATION_KEY },    \
+	{ "pid", required_argument, NULL, CLI_OPT_PID },                        \
+	{ "flags", required_argument, NULL, CLI_OPT_FLAGS },                    \
+	{ "runas", required_argument, NULL, 'r' },                              \
+	{ "seccomp", required_argument, NULL, CLI_OPT_SECCOMP },                \
+	{ "migration", required_argument, NULL, CLI_OPT_MIGRATION },            \
+	{ "print-capabilities", no_argument, NULL, CLI_OPT_PRINT_CAPS },        \
+	{ "print-states", no_argument, NULL, CLI_OPT_PRINT_STATES },            \
+	{ "help", no_argument, NULL, 'h' }
+
 static const char cli_socket_shortopts[] = "dhp:f:tr:";
 
 static const struct option cli_socket_longopts[] = {
@@ -57,20 +75,7 @@ static const struct option cli_socket_longopts[] = {
 	{ "daemon", no_argument, NULL, 'd' },
 	{ "server", required_argument, NULL, CLI_OPT_SERVER },
 	{ "ctrl", required_argument, NULL, CLI_OPT_CTRL },
-	{ "tpmstate", required_argument, NULL, CLI_OPT_TPMSTATE },
-	{ "tpm2", no_argument, NULL, CLI_OPT_TPM2 },
-	{ "log", required_argument, NULL, CLI_OPT_LOG },
-	{ "locality", required_argument, NULL, CLI_OPT_LOCALITY },
-	{ "key", required_argument, NULL, CLI_OPT_KEY },
-	{ "migration-key", required_argument, NULL, CLI_OPT_MIGRATION_KEY },
-	{ "pid", required_argument, NULL, CLI_OPT_PID },
-	{ "flags", required_argument, NULL, CLI_OPT_FLAGS },
-	{ "runas", required_argument, NULL, 'r' },
-	{ "seccomp", required_argument, NULL, CLI_OPT_SECCOMP },
-	{ "migration", required_argument, NULL, CLI_OPT_MIGRATION },
-	{ "print-capabilities", no_argument, NULL, CLI_OPT_PRINT_CAPS },
-	{ "print-states", no_argument, NULL, CLI_OPT_PRINT_STATES },
-	{ "help", no_argument, NULL, 'h' },
+	CLI_COMMON_LONGOPTS,
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -83,21 +88,8 @@ static const struct option cli_chardev_longopts[] = {
 	{ "fd", required_argument, NULL, 'f' },
 	{ "daemon", no_argument, NULL, 'd' },
 	{ "ctrl", required_argument, NULL, CLI_OPT_CTRL },
-	{ "tpmstate", required_argument, NULL, CLI_OPT_TPMSTATE },
-	{ "tpm2", no_argument, NULL, CLI_OPT_TPM2 },
-	{ "log", required_argument, NULL, CLI_OPT_LOG },
-	{ "locality", required_argument, NULL, CLI_OPT_LOCALITY },
-	{ "key", required_argument, NULL, CLI_OPT_KEY },
-	{ "migration-key", required_argument, NULL, CLI_OPT_MIGRATION_KEY },
-	{ "pid", required_argument, NULL, CLI_OPT_PID },
 	{ "vtpm-proxy", no_argument, NULL, CLI_OPT_VTPM_PROXY },
-	{ "flags", required_argument, NULL, CLI_OPT_FLAGS },
-	{ "runas", required_argument, NULL, 'r' },
-	{ "seccomp", required_argument, NULL, CLI_OPT_SECCOMP },
-	{ "migration", required_argument, NULL, CLI_OPT_MIGRATION },
-	{ "print-capabilities", no_argument, NULL, CLI_OPT_PRINT_CAPS },
-	{ "print-states", no_argument, NULL, CLI_OPT_PRINT_STATES },
-	{ "help", no_argument, NULL, 'h' },
+	CLI_COMMON_LONGOPTS,
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -109,21 +101,8 @@ static const struct option cli_cuse_longopts[] = {
 	{ "maj", required_argument, NULL, 'M' },
 	{ "min", required_argument, NULL, 'm' },
 	{ "name", required_argument, NULL, 'n' },
-	{ "runas", required_argument, NULL, 'r' },
-	{ "log", required_argument, NULL, CLI_OPT_LOG },
-	{ "locality", required_argument, NULL, CLI_OPT_LOCALITY },
-	{ "key", required_argument, NULL, CLI_OPT_KEY },
-	{ "migration-key", required_argument, NULL, CLI_OPT_MIGRATION_KEY },
-	{ "pid", required_argument, NULL, CLI_OPT_PID },
-	{ "tpmstate", required_argument, NULL, CLI_OPT_TPMSTATE },
-	{ "flags", required_argument, NULL, CLI_OPT_FLAGS },
-	{ "tpm2", no_argument, NULL, CLI_OPT_TPM2 },
-	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'v' },
-	{ "seccomp", required_argument, NULL, CLI_OPT_SECCOMP },
-	{ "migration", required_argument, NULL, CLI_OPT_MIGRATION },
-	{ "print-capabilities", no_argument, NULL, CLI_OPT_PRINT_CAPS },
-	{ "print-states", no_argument, NULL, CLI_OPT_PRINT_STATES },
+	CLI_COMMON_LONGOPTS,
 	{ NULL, 0, NULL, 0 },
 };
 
