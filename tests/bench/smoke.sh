@@ -7,7 +7,7 @@
 # arbitrarily slow.
 #
 # usage: smoke.sh [PATH/TO/vtpm-bench]   (or env VTPM_BENCH); env SWTPM_EXE,
-#        optional VTPMD_EXE
+#        optional VTPMD_EXE, BARE_EXE (bench/vtpm-bare-server)
 set -u
 
 BENCH=${1:-${VTPM_BENCH:-}}
@@ -114,6 +114,14 @@ if [ -x "$REF" ]; then
 	fi
 else
 	echo "ok - ab: skipped, $REF not installed # SKIP"
+fi
+
+# 4b. The bare reference server (bench/bare_server.c) answers every op as
+#     a swtpm-compatible implementation would, and ends on CMD_SHUTDOWN.
+if [ -n "${BARE_EXE:-}" ] && [ -x "$BARE_EXE" ]; then
+	if run bare 0 --impl ours="$SWTPM_EXE" --impl bare="$BARE_EXE" --quick; then
+		has_rows bare "$work/bare.out" ours bare
+	fi
 fi
 
 # 5. Fleet of 5 instances.
