@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# vtpmd supervising a `swtpm cuse` instance on a real CUSE driver (issue 5:
-# every front end of swtpm runs under vtpmd). This host's kernel has no CUSE,
-# so a Debian kernel under QEMU (TCG) runs guest/vtpmd_cuse.sh inside chroot
-# of the host root (9p, read-only). Asserted here, on the guest's output:
+# vtpmd supervising a `swtpm cuse` instance on a real CUSE driver and a
+# `swtpm chardev --vtpm-proxy` instance on the kernel's vTPM proxy (issue 5:
+# every front end of swtpm runs under vtpmd). This host's kernel has neither,
+# so a Debian kernel under QEMU (TCG) runs guest/vtpmd_devices.sh inside
+# chroot of the host root (9p, read-only). Asserted here, on the guest's
+# output:
 #  - `vtpmctl create k1 --start -- cuse -n vtpmk1 --tpm2 ...` gives a running
 #    instance whose parent is vtpmd (it does not daemonize) and /dev/vtpmk1;
 #  - tpm2-tools through the device TCTI: getrandom, NV define + write;
 #  - kill -9 of the instance: vtpmd restarts it, /dev/vtpmk1 is back and the
 #    NV index holds what was written before;
 #  - vtpmctl stop: state stopped, the device goes away, permall in
-#    STATE_ROOT/k1/state; vtpmd ends with status 0 on SIGTERM.
+#    STATE_ROOT/k1/state;
+#  - the same for `chardev --vtpm-proxy --tpm2`: the guest kernel's TPM driver
+#    takes the proxy device, tpm2-tools use /dev/tpmrmN, NV survives kill -9
+#    (the restarted instance makes a new proxy device), stop removes it;
+#  - vtpmd ends with status 0 on SIGTERM.
 #
 # Needs: qemu-system-x86, linux-image-amd64, busybox-static, kmod, tpm2-tools,
 # python3. Env: VTPMD_EXE, VTPMCTL_EXE. Exit 0 / 1 / 77.
@@ -26,8 +32,8 @@ vm_need 'command -v tpm2_getrandom >/dev/null' tpm2-tools "no tpm2-tools"
 vm_need 'command -v python3 >/dev/null' python3 "no python3"
 
 t0=$(now)
-vm_extra_modules=(cuse)
-vm_run_9p vc "$vm_here/guest/vtpmd_cuse.sh" 120 \
+vm_extra_modules=(cuse tpm_vtpm_proxy)
+vm_run_9p vc "$vm_here/guest/vtpmd_devices.sh" 120 \
     vmtest_vtpmd="$VTPMD_EXE" vmtest_vtpmctl="$VTPMCTL_EXE"
 echo "guest run: $(elapsed "$t0") s (qemu rc $vm_rc)"
 log=$work/vc.console
@@ -58,9 +64,21 @@ stop-rc 0
 stopped stopped
 dev-gone yes
 permall yes
+p-create-rc 0
+p-dev yes
+p-state running
+p-getrandom-rc 0
+p-nvdefine-rc 0
+p-nvwrite-rc 0
+p-restarted running 1
+p-nvread-rc 0
+p-nvread vtpmd-p1
+p-stop-rc 0
+p-dev-gone yes
 vtpmd-rc 0
 EXPECT
     check_re "tpm2_getrandom output" "$(v t-random)" '^[0-9a-f]{32}$'
+    check_re "tpm2_getrandom output (proxy)" "$(v p-random)" '^[0-9a-f]{32}$'
 fi
 ((failed)) || [[ -n ${VM_DEBUG:-} ]] && vm_dump vc 200
 vm_finish
