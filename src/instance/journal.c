@@ -11,6 +11,8 @@
 
 #include <openssl/evp.h>
 
+#include "io/fullio.h"
+
 #define JOURNAL_MAGIC "VTPMJRN1"
 #define JOURNAL_FLAG_MARKER 1u
 #define JOURNAL_SUM_OFF 64u
@@ -93,24 +95,6 @@ int journal_stat_base(int dirfd, const char *permall_name, struct journal_base *
 	return 0;
 }
 
-static int journal_pread_all(int fd, uint8_t *buf, size_t len, off_t off)
-{
-	while (len) {
-		ssize_t n = pread(fd, buf, len, off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		buf += n;
-		len -= (size_t)n;
-		off += n;
-	}
-	return 0;
-}
-
 /* Read and verify one slot; -EBADMSG for an empty, torn or foreign slot. */
 static int journal_read_slot(struct journal *j, int idx, struct journal_slot *s)
 {
@@ -120,7 +104,7 @@ static int journal_read_slot(struct journal *j, int idx, struct journal_slot *s)
 	int r;
 
 	memset(s, 0, sizeof(*s));
-	r = journal_pread_all(j->fd, h, sizeof(h), off);
+	r = fio_pread_all(j->fd, h, sizeof(h), off);
 	if (r < 0)
 		return r;
 	if (memcmp(h, JOURNAL_MAGIC, 8) != 0)
@@ -139,7 +123,7 @@ static int journal_read_slot(struct journal *j, int idx, struct journal_slot *s)
 	s->data = malloc(s->len ? s->len : 1);
 	if (!s->data)
 		return -ENOMEM;
-	r = journal_pread_all(j->fd, s->data, s->len, off + JOURNAL_HDR_SIZE);
+	r = fio_pread_all(j->fd, s->data, s->len, off + JOURNAL_HDR_SIZE);
 	if (r == 0)
 		r = journal_sum(h, s->data, s->len, sum);
 	if (r == 0 && memcmp(sum, h + JOURNAL_SUM_OFF, sizeof(sum)) != 0)
@@ -316,21 +300,10 @@ int journal_stage_marker(struct journal *j, const struct journal_base *base)
 
 int journal_write_sync(struct journal *j, bool do_sync)
 {
-	const uint8_t *p = j->wbuf;
-	size_t left = j->wlen;
-	off_t off = j->woff;
+	int r = fio_pwrite_all(j->fd, j->wbuf, j->wlen, j->woff);
 
-	while (left) {
-		ssize_t n = pwrite(j->fd, p, left, off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		left -= (size_t)n;
-		off += n;
-	}
+	if (r < 0)
+		return r;
 	if (do_sync && fdatasync(j->fd) < 0)
 		return -errno;
 	return 0;

@@ -17,6 +17,7 @@
 #include "crypto/container.h"
 #include "crypto/state_codec.h"
 #include "instance/store_linear.h"
+#include "io/fullio.h"
 
 /* swtpm 0.8 retries a storage lock every 10 ms. */
 #define STORE_LOCK_RETRY_NS (10 * 1000 * 1000)
@@ -487,23 +488,6 @@ bool store_busy(const struct store *st)
 	return st->inflight_sqes > 0;
 }
 
-static int store_write_all(int fd, const uint8_t *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* TMP file -> write -> fdatasync -> close -> rename; the temp file is removed on
  * any failure so a retry starts clean. */
 static int store_write_file(struct store *st, enum store_item item, const uint8_t *data,
@@ -516,7 +500,7 @@ static int store_write_file(struct store *st, enum store_item item, const uint8_
 		    st->mode);
 	if (fd < 0)
 		return -errno;
-	r = store_write_all(fd, data, len);
+	r = fio_write_all(fd, data, len);
 	/* fdatasync is enough: a freshly written file's size is data-relevant metadata. */
 	if (r == 0 && !st->fsync_disabled && fdatasync(fd) < 0)
 		r = -errno;

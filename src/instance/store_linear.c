@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "instance/log.h"
+#include "io/fullio.h"
 
 /*
  * Layout and allocation follow swtpm 0.7.1 exactly (state-files.md §8), so a
@@ -255,42 +256,6 @@ int linear_plan_delete(struct linear_layout *l, unsigned slot)
 
 /* ---- I/O helpers ----------------------------------------------------------- */
 
-static int pread_all(int fd, uint8_t *buf, size_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t n = pread(fd, buf, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO; /* shorter than the header says */
-		buf += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t n = pwrite(fd, buf, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		buf += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 /* Size of the storage: file size, or a block device's size (capped at what u32
  * offsets can address). */
 static int linear_storage_size(int fd, bool blockdev, uint64_t *size)
@@ -324,7 +289,7 @@ static int linear_read_hdr(int fd, bool blockdev, struct linear_layout *l,
 	if (r < 0)
 		return r;
 	n = size < LINEAR_HDR_SIZE ? (size_t)size : LINEAR_HDR_SIZE;
-	r = pread_all(fd, raw, n, 0);
+	r = fio_pread_all(fd, raw, n, 0);
 	if (r < 0)
 		return r;
 	r = linear_hdr_parse(raw, n, size, l);
@@ -349,7 +314,7 @@ static int linear_format(struct store *st, int fd, uint64_t size)
 	log_printf("Formatting 'file://%s' as new linear NVRAM store\n", st->lin.path);
 	memset(&empty, 0, sizeof(empty));
 	linear_hdr_format(&empty, raw);
-	r = pwrite_all(fd, raw, sizeof(raw), 0);
+	r = fio_pwrite_all(fd, raw, sizeof(raw), 0);
 	if (r == 0 && !st->fsync_disabled && fdatasync(fd) < 0)
 		r = -errno;
 	return r;
@@ -476,7 +441,7 @@ int store_linear_read(struct store *st, enum store_item item, uint8_t **data, si
 	buf = malloc(s->data_length ? s->data_length : 1);
 	if (!buf)
 		return -ENOMEM;
-	r = pread_all(st->lin.fd, buf, s->data_length, s->offset);
+	r = fio_pread_all(st->lin.fd, buf, s->data_length, s->offset);
 	if (r < 0) {
 		free(buf);
 		return r;
@@ -551,7 +516,7 @@ int store_linear_flush(struct store *st)
 				r = -ENOMEM;
 				goto out;
 			}
-			r = pread_all(lin->fd, moved[i], o->data_length, o->offset);
+			r = fio_pread_all(lin->fd, moved[i], o->data_length, o->offset);
 			if (r < 0)
 				goto out;
 			w[nw].data = moved[i];
@@ -577,7 +542,7 @@ int store_linear_flush(struct store *st)
 		goto out;
 	}
 	for (unsigned i = 0; i < nw; i++) {
-		r = pwrite_all(lin->fd, w[i].data, w[i].len, w[i].off);
+		r = fio_pwrite_all(lin->fd, w[i].data, w[i].len, w[i].off);
 		if (r < 0)
 			goto out;
 	}
@@ -588,7 +553,7 @@ int store_linear_flush(struct store *st)
 			r = -errno;
 			goto out;
 		}
-		r = pwrite_all(lin->fd, raw_next, LINEAR_HDR_SIZE, 0);
+		r = fio_pwrite_all(lin->fd, raw_next, LINEAR_HDR_SIZE, 0);
 		if (r < 0)
 			goto out;
 	}

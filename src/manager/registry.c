@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 #include <liburing.h>
 
+#include "io/fullio.h"
 #include "manager/registry.h"
 
 #define REG_RMTREE_DEPTH 32
@@ -101,22 +102,6 @@ out:
 	return ret;
 }
 
-static int reg_write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, buf, len);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		buf += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Replace dir/name atomically. durable: fsync the file and the directory,
  * for data that must survive a power cut (config.json); the pid file only
  * describes a live process, which a power cut ends anyway. */
@@ -136,7 +121,7 @@ static int reg_replace(const char *dir, const char *name, const char *data, size
 		ret = -errno;
 		goto out;
 	}
-	ret = reg_write_all(fd, data, len);
+	ret = fio_write_all(fd, data, len);
 	if (ret == 0 && durable && fsync(fd) < 0)
 		ret = -errno;
 	if (close(fd) < 0 && ret == 0)
