@@ -2,13 +2,20 @@
  * an allow-list of the few calls a serving instance makes is much tighter. */
 #include <errno.h>
 #include <grp.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pwd.h>
 #include <seccomp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "instance/log.h"
+#include "io/fullio.h"
 #include "io/sandbox.h"
 
 int sandbox_runas(const char *user)
@@ -63,31 +70,134 @@ static const char *const sandbox_allowed[] = {
 	"exit", "exit_group", "futex", "sched_yield", "uname", "sysinfo",
 };
 
-int sandbox_seccomp(enum cfg_seccomp action)
+/* Programs compiled by sandbox_seccomp_precompile(), indexed by the two
+ * actions that install a filter (SECCOMP_KILL, SECCOMP_LOG); len 0 = none. */
+static struct sock_filter sandbox_insns[SECCOMP_NONE][BPF_MAXINSNS];
+static struct sock_fprog sandbox_progs[SECCOMP_NONE];
+
+static scmp_filter_ctx sandbox_init(enum cfg_seccomp action)
 {
-	scmp_filter_ctx ctx;
-	uint32_t deflt;
+	return seccomp_init(action == SECCOMP_LOG ? SCMP_ACT_LOG : SCMP_ACT_KILL_PROCESS);
+}
+
+static int sandbox_add_rules(scmp_filter_ctx ctx)
+{
 	size_t i;
 	int r, nr;
 
-	if (action == SECCOMP_NONE)
-		return 0;
-	deflt = action == SECCOMP_LOG ? SCMP_ACT_LOG : SCMP_ACT_KILL_PROCESS;
-	ctx = seccomp_init(deflt);
-	if (!ctx)
-		return -ENOMEM;
 	for (i = 0; i < sizeof(sandbox_allowed) / sizeof(sandbox_allowed[0]); i++) {
 		nr = seccomp_syscall_resolve_name(sandbox_allowed[i]);
 		if (nr == __NR_SCMP_ERROR)
 			continue; /* not on this architecture */
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
 		if (r < 0)
-			goto out;
+			return r;
 	}
-	r = seccomp_load(ctx);
-out:
+	return 0;
+}
+
+int sandbox_seccomp_export(enum cfg_seccomp action, int fd)
+{
+	scmp_filter_ctx ctx;
+	int r;
+
+	if (action != SECCOMP_KILL && action != SECCOMP_LOG)
+		return -EINVAL;
+	ctx = sandbox_init(action);
+	if (!ctx)
+		return -ENOMEM;
+	r = sandbox_add_rules(ctx);
+	if (r == 0)
+		r = seccomp_export_bpf(ctx, fd);
+	seccomp_release(ctx);
+	return r;
+}
+
+/* seccomp_export_bpf_mem only came with libseccomp 2.6 (Debian 12 has 2.5),
+ * so the program goes through a memfd. */
+static int sandbox_precompile_one(enum cfg_seccomp action)
+{
+	struct stat st;
+	int fd, r;
+
+	fd = memfd_create("vtpm-seccomp", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = sandbox_seccomp_export(action, fd);
+	if (r == 0 && fstat(fd, &st) < 0)
+		r = -errno;
+	if (r == 0 && (st.st_size <= 0 || st.st_size % (off_t)sizeof(struct sock_filter) != 0 ||
+		       st.st_size > (off_t)sizeof(sandbox_insns[action])))
+		r = -E2BIG; /* the kernel would refuse it too (BPF_MAXINSNS) */
+	if (r == 0)
+		r = fio_pread_all(fd, sandbox_insns[action], (size_t)st.st_size, 0);
+	close(fd);
+	if (r < 0)
+		return r;
+	sandbox_progs[action].filter = sandbox_insns[action];
+	sandbox_progs[action].len = (unsigned short)(st.st_size / (off_t)sizeof(struct sock_filter));
+	return 0;
+}
+
+/* Building the filter costs seccomp_init, a rule per allowed call and
+ * libseccomp's kernel probes; vtpmd's spawner pays that once here and every
+ * instance it forks only installs the finished program (sandbox_seccomp). */
+int sandbox_seccomp_precompile(void)
+{
+	int r;
+
+	memset(sandbox_progs, 0, sizeof(sandbox_progs));
+	r = sandbox_precompile_one(SECCOMP_KILL);
+	if (r == 0)
+		r = sandbox_precompile_one(SECCOMP_LOG);
+	if (r < 0)
+		memset(sandbox_progs, 0, sizeof(sandbox_progs)); /* all or nothing */
+	return r;
+}
+
+const struct sock_fprog *sandbox_seccomp_program(enum cfg_seccomp action)
+{
+	if ((action != SECCOMP_KILL && action != SECCOMP_LOG) || !sandbox_progs[action].len)
+		return NULL;
+	return &sandbox_progs[action];
+}
+
+/* What seccomp_load does with libseccomp's default attributes: NO_NEW_PRIVS
+ * (SCMP_FLTATR_CTL_NNP), then seccomp() with no flags (no TSYNC, LOG or
+ * SPEC_ALLOW), prctl if the kernel lacks seccomp(). Failures are -ECANCELED,
+ * as libseccomp reports them without SCMP_FLTATR_API_SYSRAWRC. */
+static int sandbox_install(const struct sock_fprog *prog)
+{
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -ECANCELED;
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, prog) == 0)
+		return 0;
+	if (errno == ENOSYS && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, prog, 0, 0) == 0)
+		return 0;
+	return -ECANCELED;
+}
+
+int sandbox_seccomp(enum cfg_seccomp action)
+{
+	const struct sock_fprog *prog;
+	scmp_filter_ctx ctx;
+	int r;
+
+	if (action == SECCOMP_NONE)
+		return 0;
+	prog = sandbox_seccomp_program(action);
+	if (prog) {
+		r = sandbox_install(prog);
+	} else {
+		ctx = sandbox_init(action);
+		if (!ctx)
+			return -ENOMEM;
+		r = sandbox_add_rules(ctx);
+		if (r == 0)
+			r = seccomp_load(ctx);
+		seccomp_release(ctx);
+	}
 	if (r < 0)
 		log_printf("Error: could not install the seccomp filter: %s\n", strerror(-r));
-	seccomp_release(ctx);
 	return r;
 }

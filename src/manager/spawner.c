@@ -23,6 +23,7 @@
 #include "instance/cli.h"
 #include "instance/config.h"
 #include "instance/run.h"
+#include "io/sandbox.h"
 #include "manager/spawner.h"
 
 /*
@@ -483,6 +484,7 @@ __attribute__((noreturn)) static void spawn_main(int fd)
 				    OPENSSL_INIT_ADD_ALL_DIGESTS | OPENSSL_INIT_LOAD_CONFIG,
 			    NULL);
 	spawn_prewarm_crypto();
+	sandbox_seccomp_precompile();
 	/* VTPMD_PREWARM=0: for measuring what the warm-up saves */
 	if (!getenv("VTPMD_PREWARM") || strcmp(getenv("VTPMD_PREWARM"), "0") != 0)
 		spawn_prewarm_tpm();
