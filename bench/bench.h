@@ -82,6 +82,7 @@ struct opts {
 	int n_order;
 	int fleet;		/* 0: A/B mode */
 	int fleet_window;	/* launches in flight at most; 0: all */
+	long fleet_gap_ms;	/* at least this long between two launches */
 	long fleet_rounds;
 	const char *md_path, *csv_path, *plot_path;
 	const char *state_base;

@@ -552,7 +552,7 @@ static int fleet_launch(struct fleet *f)
 	struct epoll_event evs[256];
 	struct launch_ctx lc;
 	int next = 0, busy = 0, done = 0, rc = 0, mgmt_events = EPOLLIN;
-	uint64_t last_check;
+	uint64_t last_check, next_at = 0, gap_ns = (uint64_t)f->o->fleet_gap_ms * 1000000u;
 
 	if (f->mgr) {
 		if (!f->spawner)
@@ -572,12 +572,13 @@ static int fleet_launch(struct fleet *f)
 
 		if (bench_stop)
 			return -EINTR;
-		while (busy < f->window && next < f->n) {
+		while (busy < f->window && next < f->n && (!gap_ns || now_ns() >= next_at)) {
 			rc = f->mgr ? inst_start_vtpmd(f, next) : inst_start_process(f, next);
 			if (rc)
 				return rc;
 			next++;
 			busy++;
+			next_at = now_ns() + gap_ns;
 		}
 		if (f->mgr) {
 			int want = EPOLLIN | (vtpmd_pending(&f->v) ? EPOLLOUT : 0);
@@ -593,6 +594,13 @@ static int fleet_launch(struct fleet *f)
 		}
 		ts.tv_sec = 0;
 		ts.tv_nsec = f->retrying ? FLEET_RETRY_NS : 100000000L;
+		if (gap_ns && next < f->n) {
+			uint64_t t_now = now_ns();
+			long wait = next_at > t_now ? (long)(next_at - t_now) : 0;
+
+			if (wait < ts.tv_nsec)
+				ts.tv_nsec = wait;
+		}
 		nev = epoll_pwait2(f->ep, evs, 256, &ts, NULL);
 		if (nev < 0 && errno != EINTR)
 			return -errno;

@@ -132,6 +132,8 @@ static void header(FILE *out, const struct opts *o, bool fleet)
 		statfs(o->state_base, &sf) == 0 ? fs_name(sf.f_type) : "?");
 	if (nofsync)
 		fprintf(out, "; VTPM_NO_FSYNC=%s in the environment", nofsync);
+	if (fleet && o->fleet_gap_ms)
+		fprintf(out, "\n- launches at least %ld ms apart (--fleet-gap)", o->fleet_gap_ms);
 	fprintf(out, "\n- implementations:");
 	for (int i = 0; i < o->n_impls; i++) {
 		const struct impl *im = &o->impls[i];

@@ -67,6 +67,8 @@ static void usage(FILE *out)
 		"  --fleet-rounds R     fleet rounds, order rotating (default 2, --quick 1)\n"
 		"  --fleet-window W|all launch at most W instances at a time (default 1: one\n"
 		"                       after another; all: every launch at once)\n"
+		"  --fleet-gap MS       start launches at least MS ms apart (default 0): the\n"
+		"                       latency of a create that does not queue behind others\n"
 		"  --md FILE            also write the markdown report to FILE\n"
 		"  --csv FILE           raw latencies: impl,op,seq,latency_ns\n"
 		"  --plot FILE.png      latency CDFs per op via gnuplot\n"
@@ -212,7 +214,7 @@ static int parse_long(const char *arg, long min, long max, long *out)
 static int parse_args(struct opts *o, int argc, char **argv)
 {
 	enum { O_IMPL = 256, O_ENV, O_TRANSPORT, O_CPU, O_NOPIN, O_OPS, O_ROUND, O_WARMUP,
-	       O_DURATION, O_OPSLIST, O_QUICK, O_FLEET, O_FLEET_ROUNDS, O_FLEET_WINDOW, O_MD, O_CSV,
+	       O_DURATION, O_OPSLIST, O_QUICK, O_FLEET, O_FLEET_ROUNDS, O_FLEET_WINDOW, O_FLEET_GAP, O_MD, O_CSV,
 	       O_PLOT, O_STATEDIR, O_HELP };
 	static const struct option lo[] = {
 		{ "impl", required_argument, NULL, O_IMPL },
@@ -229,6 +231,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		{ "fleet", required_argument, NULL, O_FLEET },
 		{ "fleet-rounds", required_argument, NULL, O_FLEET_ROUNDS },
 		{ "fleet-window", required_argument, NULL, O_FLEET_WINDOW },
+		{ "fleet-gap", required_argument, NULL, O_FLEET_GAP },
 		{ "md", required_argument, NULL, O_MD },
 		{ "csv", required_argument, NULL, O_CSV },
 		{ "plot", required_argument, NULL, O_PLOT },
@@ -317,6 +320,9 @@ static int parse_args(struct opts *o, int argc, char **argv)
 				rc = parse_long(optarg, 1, BENCH_MAX_FLEET, &v);
 				o->fleet_window = (int)v;
 			}
+			break;
+		case O_FLEET_GAP:
+			rc = parse_long(optarg, 0, 10000, &o->fleet_gap_ms);
 			break;
 		case O_MD:
 			o->md_path = optarg;

@@ -749,6 +749,8 @@ int main(int argc, char **argv)
 			ctl_print_list(ret);
 		json_object_put(ret);
 	} else if (strcmp(cmd, "version") == 0) {
+		json_object *pool;
+
 		ret = ctl_call(&c, "query-version", NULL);
 		rc = ret ? 0 : 1;
 		if (ret && ctl_json)
@@ -757,6 +759,10 @@ int main(int argc, char **argv)
 			printf("vtpmd %s (swtpm %s compatible, protocol %lld)\nvtpmctl %s\n",
 			       ctl_str(ret, "version", "?"), ctl_str(ret, "swtpm-compat", "?"),
 			       (long long)ctl_int(ret, "protocol", 0), VTPM_VERSION);
+		if (ret && !ctl_json && json_object_object_get_ex(ret, "pool", &pool))
+			printf("pool: %lld of %lld instances manufactured ahead\n",
+			       (long long)ctl_int(pool, "parked", 0),
+			       (long long)ctl_int(pool, "size", 0));
 		json_object_put(ret);
 	} else {
 		rc = ctl_simple(&c, cmd, argv[1]);

@@ -50,6 +50,13 @@ int instance_load_keys(struct instance *inst);
  * automatic TPM2_Shutdown). Returns a TPM result code (0 = success). */
 uint32_t instance_start(struct instance *inst, uint32_t init_flags);
 
+/* Manufacture a TPM 2 in the empty directory state_dir and make its state
+ * durable, with the journal file made too: what the first start of
+ * `swtpm socket --tpm2 --tpmstate dir=state_dir` writes before its TPM2_Startup.
+ * The TPM is terminated again. vtpmd's pool prepares instances this way
+ * ahead of their create. 0 or -errno (logged). */
+int instance_manufacture(const char *state_dir);
+
 /* Stop a running TPM (CMD_STOP / exit semantics). */
 void instance_stop(struct instance *inst);
 

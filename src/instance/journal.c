@@ -246,6 +246,24 @@ void journal_close(struct journal *j)
 	j->fd = -1;
 }
 
+int journal_ensure_file(struct journal *j)
+{
+	int r;
+
+	if (j->fd >= 0)
+		return 0;
+	j->fd = openat(j->dirfd, journal_file_name(j->tpm2), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+		       j->mode);
+	if (j->fd < 0)
+		return -errno;
+	r = journal_create(j, j->dirfd, j->tpm2, j->slot_size);
+	if (r < 0) {
+		close(j->fd);
+		j->fd = -1;
+	}
+	return r;
+}
+
 static int journal_stage_slot(struct journal *j, const uint8_t *data, size_t len, uint32_t flags,
 			      const struct journal_base *base)
 {
@@ -255,18 +273,9 @@ static int journal_stage_slot(struct journal *j, const uint8_t *data, size_t len
 
 	if (need > j->slot_size)
 		return -E2BIG;
-	if (j->fd < 0) {
-		j->fd = openat(j->dirfd, journal_file_name(j->tpm2),
-			       O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, j->mode);
-		if (j->fd < 0)
-			return -errno;
-		r = journal_create(j, j->dirfd, j->tpm2, j->slot_size);
-		if (r < 0) {
-			close(j->fd);
-			j->fd = -1;
-			return r;
-		}
-	}
+	r = journal_ensure_file(j);
+	if (r < 0)
+		return r;
 	if (need > j->wlen || !j->wbuf) {
 		nb = realloc(j->wbuf, need);
 		if (!nb)

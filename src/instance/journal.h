@@ -55,6 +55,10 @@ const char *journal_file_name(bool tpm2);
 int journal_open(struct journal *j, int dirfd, bool tpm2, const char *permall_name, mode_t mode);
 void journal_close(struct journal *j);
 
+/* Create the (empty, preallocated) journal file now instead of with the first
+ * slot, so that a later write is one pwrite + fdatasync into an existing file.
+ * 0 if it exists already, or -errno. */
+int journal_ensure_file(struct journal *j);
 /* Stage a write of `data` (container bytes) into the next slot. -E2BIG if it
  * does not fit (the caller writes the permall file instead and calls
  * journal_reset). On success j->wbuf/wlen/woff describe one pwrite. */

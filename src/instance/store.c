@@ -630,6 +630,24 @@ int store_flush_sync(struct store *st)
 	return 0;
 }
 
+int store_prepare_journal(struct store *st)
+{
+	int r;
+
+	if (store_is_linear(st) || !st->use_journal || st->dirfd < 0)
+		return 0;
+	/* The journal sits on top of a permall file: after the first state was
+	 * written (a manufacture) it has to be opened again. */
+	if (!st->journal_ok) {
+		r = journal_open(&st->journal, st->dirfd, st->tpm2,
+				 store_file_name(st, STORE_PERMALL, false), st->mode);
+		if (r < 0)
+			return r;
+		st->journal_ok = true;
+	}
+	return journal_ensure_file(&st->journal);
+}
+
 /* Does the final file exist? Used to keep ENOENT out of a linked chain. */
 static bool store_file_exists(const struct store *st, enum store_item item)
 {

@@ -142,6 +142,12 @@ bool store_busy(const struct store *st); /* an io_uring flush is in flight */
  * the next flush retries. 0 or -errno. */
 int store_flush_sync(struct store *st);
 
+/* Create the journal file ahead of the first state change (directory
+ * backend with a journal on top of an existing permall file; a no-op
+ * otherwise). vtpmd's pool uses it so that a claimed instance's first write
+ * creates no file. 0 or -errno. */
+int store_prepare_journal(struct store *st);
+
 /* Queue the same work on io_uring as one linked chain and return how many SQEs
  * were queued (0 if nothing pending). file:// has no chain: the work is done
  * right here with store_flush_sync and 0 is returned (its error if it failed,

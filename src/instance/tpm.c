@@ -1,9 +1,11 @@
 /* libtpms glue: lifecycle (init, start, stop, automatic TPM2_Shutdown), the NVRAM
  * and locality callbacks, and the data-channel rules swtpm applies before libtpms. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <libtpms/tpm_error.h>
 #include <libtpms/tpm_library.h>
@@ -331,6 +333,51 @@ uint32_t instance_start(struct instance *inst, uint32_t init_flags)
 	inst->started_once = true;
 	inst->last_was_shutdown = false;
 	return TPM_SUCCESS;
+}
+
+int instance_manufacture(const char *state_dir)
+{
+	struct vtpm_config cfg;
+	struct instance inst;
+	struct stat sb;
+	int r;
+
+	config_init(&cfg);
+	cfg.tpm2 = true;
+	if (asprintf(&cfg.state_uri, "dir://%s", state_dir) < 0) {
+		cfg.state_uri = NULL;
+		return -ENOMEM;
+	}
+	r = instance_init(&inst, &cfg);
+	if (r < 0)
+		goto out_cfg;
+	r = instance_storage_prepare(&inst);
+	if (r < 0)
+		goto out;
+	/* A state that is there already is not ours to replace. */
+	if (fstatat(inst.store.dirfd, store_file_name(&inst.store, STORE_PERMALL, false), &sb,
+		    AT_SYMLINK_NOFOLLOW) == 0) {
+		log_printf("Error: %s already holds a TPM state\n", state_dir);
+		r = -EEXIST;
+		goto out;
+	}
+	if (instance_start(&inst, 0) != TPM_SUCCESS) {
+		r = -EIO;
+		goto out;
+	}
+	r = store_flush_sync(&inst.store);
+	if (r == 0)
+		r = store_prepare_journal(&inst.store);
+	if (r < 0)
+		log_printf("Error: could not write the manufactured TPM state: %s\n", strerror(-r));
+	/* No TPM2_Startup ran, so the automatic TPM2_Shutdown of instance_stop
+	 * is refused (TPM_RC_INITIALIZE) and changes nothing. */
+	instance_stop(&inst);
+out:
+	instance_fini(&inst);
+out_cfg:
+	config_free(&cfg);
+	return r;
 }
 
 void instance_fini(struct instance *inst)

@@ -73,6 +73,7 @@ struct mgr_opts {
 	const char *root;
 	const char *log;
 	bool daemon;
+	unsigned pool;
 };
 
 static void mgr_usage(FILE *f)
@@ -84,11 +85,13 @@ static void mgr_usage(FILE *f)
 		"  --state-root DIR     registry and TPM state (default %s)\n"
 		"  --log file=PATH[,level=N]\n"
 		"                       log to PATH instead of stderr\n"
+		"  --pool N             keep N instances manufactured ahead for creates\n"
+		"                       (default $VTPMD_POOL or %u, at most %u, 0: none)\n"
 		"  -d, --daemon         detach once ready\n"
 		"  -h, --help           this text\n"
 		"  -v, --version        print the version\n\n"
 		"See vtpmd(8) for the protocol and vtpmctl(8) for the client.\n",
-		MGR_DEFAULT_SOCKET, MGR_DEFAULT_ROOT);
+		MGR_DEFAULT_SOCKET, MGR_DEFAULT_ROOT, POOL_DEFAULT, POOL_MAX);
 }
 
 /* --log file=PATH[,level=N] (swtpm's syntax; fd= is not useful here). */
@@ -125,6 +128,19 @@ static int mgr_parse_log(const char *arg, struct cfg_log *lc, char **file)
 	return ret;
 }
 
+static int mgr_parse_pool(const char *arg, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || end == arg || *end || arg[0] == '-' || v > POOL_MAX)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
 static int mgr_parse_args(int argc, char **argv, struct mgr_opts *o)
 {
 	static const struct option longopts[] = {
@@ -132,6 +148,7 @@ static int mgr_parse_args(int argc, char **argv, struct mgr_opts *o)
 		{ "state-root", required_argument, NULL, 'r' },
 		{ "log", required_argument, NULL, 'l' },
 		{ "daemon", no_argument, NULL, 'd' },
+		{ "pool", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
@@ -140,6 +157,12 @@ static int mgr_parse_args(int argc, char **argv, struct mgr_opts *o)
 
 	o->sock = MGR_DEFAULT_SOCKET;
 	o->root = MGR_DEFAULT_ROOT;
+	o->pool = POOL_DEFAULT;
+	/* the environment (a unit's Environment=) gives the default */
+	if (getenv("VTPMD_POOL") && mgr_parse_pool(getenv("VTPMD_POOL"), &o->pool) < 0) {
+		fprintf(stderr, "vtpmd: VTPMD_POOL takes a number from 0 to %u\n", POOL_MAX);
+		return -EINVAL;
+	}
 	while ((c = getopt_long(argc, argv, "dhv", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -153,6 +176,13 @@ static int mgr_parse_args(int argc, char **argv, struct mgr_opts *o)
 			break;
 		case 'd':
 			o->daemon = true;
+			break;
+		case 'p':
+			if (mgr_parse_pool(optarg, &o->pool) < 0) {
+				fprintf(stderr, "vtpmd: --pool takes a number from 0 to %u\n",
+					POOL_MAX);
+				return -EINVAL;
+			}
 			break;
 		case 'h':
 			mgr_usage(stdout);
@@ -388,6 +418,7 @@ static void mgr_dispatch(struct mgr *m, struct epoll_event *ev)
 		if (mgr_spawner_restart(m) < 0)
 			log_printf("cannot restart the spawner: %s\n", strerror(errno));
 		sup_spawner_lost(m);
+		pool_spawner_lost(m);
 		break;
 	case MGR_W_CHILD:
 		sup_child_event(m, w->obj);
@@ -401,6 +432,12 @@ static void mgr_dispatch(struct mgr *m, struct epoll_event *ev)
 	case MGR_W_READY:
 		sup_ready_event(m, w->obj);
 		break;
+	case MGR_W_POOL_READY:
+		pool_ready_event(m, w->obj);
+		break;
+	case MGR_W_POOL_PID:
+		pool_child_event(m, w->obj);
+		break;
 	}
 }
 
@@ -410,9 +447,12 @@ static void mgr_loop(struct mgr *m)
 
 	while (!m->quit) {
 		uint64_t now = mgr_now_ms(), d1 = sup_next_deadline(m), d2 = mgmt_next_deadline(m);
+		uint64_t d3 = pool_next_deadline(m);
 		uint64_t d = d1 && (!d2 || d1 < d2) ? d1 : d2;
 		int timeout = -1, n;
 
+		if (d3 && (!d || d3 < d))
+			d = d3;
 		if (d)
 			timeout = d <= now ? 0 : (int)(d - now > 60000 ? 60000 : d - now);
 		n = epoll_wait(m->epfd, evs, MGR_MAX_EVENTS, timeout);
@@ -432,6 +472,9 @@ static void mgr_loop(struct mgr *m)
 		/* objects dropped in this batch may still have had events in it */
 		mgmt_reap(m);
 		sup_reap(m);
+		pool_reap(m);
+		/* after the creates of this batch claimed what they could */
+		pool_fill(m);
 	}
 }
 
@@ -546,6 +589,13 @@ int main(int argc, char **argv)
 	r = sup_load(&m);
 	if (r < 0)
 		log_printf("registry scan of %s: %s\n", m.state_root, strerror(-r));
+	if (o.pool) {
+		r = pool_init(&m, o.pool);
+		if (r < 0)
+			log_printf("no pool: cannot prepare %s/%s: %s\n", m.state_root, POOL_DIR,
+				   strerror(-r));
+		pool_fill(&m);
+	}
 
 	log_printf("vtpmd %s ready on %s (state root %s, %zu instance(s))\n", VTPM_VERSION,
 		   m.sock_path, m.state_root, m.ninst);
@@ -571,6 +621,7 @@ out:
 		unlink(m.sock_path);
 	sup_sync(&m);
 	sup_free_all(&m);
+	pool_stop(&m);
 	if (m.sp.fd >= 0)
 		spawn_stop(&m.sp);
 	if (m.sig_fd >= 0)

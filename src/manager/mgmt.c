@@ -281,9 +281,9 @@ void mgmt_event(struct mgr *m, const char *name, json_object *data)
 
 /* ---- input ---- */
 
-static json_object *mgmt_version(void)
+static json_object *mgmt_version(const struct mgr *m)
 {
-	json_object *o = json_object_new_object();
+	json_object *o = json_object_new_object(), *p;
 
 	if (!o)
 		return NULL;
@@ -291,6 +291,13 @@ static json_object *mgmt_version(void)
 	json_object_object_add(o, "version", json_object_new_string(VTPM_VERSION));
 	json_object_object_add(o, "swtpm-compat", json_object_new_string(SWTPM_COMPAT_VERSION));
 	json_object_object_add(o, "protocol", json_object_new_int(1));
+	/* the pool of pre-manufactured instances: its size and how many wait */
+	p = json_object_new_object();
+	if (p) {
+		json_object_object_add(p, "size", json_object_new_int((int)m->pool.want));
+		json_object_object_add(p, "parked", json_object_new_int((int)pool_parked(m)));
+		json_object_object_add(o, "pool", p);
+	}
 	return o;
 }
 
@@ -313,7 +320,7 @@ static void mgmt_handle_line(struct mgr *m, struct mgmt_client *c, const char *l
 	}
 	switch (req.cmd) {
 	case PROTO_CMD_QUERY_VERSION:
-		mgmt_reply(m, c->serial, req.id, mgmt_version());
+		mgmt_reply(m, c->serial, req.id, mgmt_version(m));
 		break;
 	case PROTO_CMD_SUBSCRIBE:
 		c->subscribed = true;

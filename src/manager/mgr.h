@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "manager/pool.h"
 #include "manager/spawner.h"
 
 enum mgr_wkind {
@@ -19,6 +20,8 @@ enum mgr_wkind {
 	MGR_W_CTRL,	   /* our connection to an instance's ctrl channel */
 	MGR_W_SIGNAL,
 	MGR_W_READY,	   /* an instance's readiness socket */
+	MGR_W_POOL_READY,  /* a pool process's readiness socket */
+	MGR_W_POOL_PID,	   /* a pool process's pidfd */
 };
 
 /* What epoll_event.data.ptr points to. */
@@ -39,6 +42,8 @@ struct mgr {
 	struct spawner sp;
 	struct mgr_watch sp_w, sp_pid_w;
 	uint32_t spawn_seq;
+
+	struct mgr_pool pool;
 
 	struct sup_inst **insts;
 	size_t ninst, cap;

@@ -837,6 +837,11 @@ static int reg_rmtree_at(int parent, const char *name, int depth)
 	return ret;
 }
 
+int reg_rmtree(int parent, const char *name)
+{
+	return reg_rmtree_at(parent, name, 0);
+}
+
 int reg_remove(const char *root, const char *id, bool purge)
 {
 	static const char *const leaves[] = { "config.json", "pid" };

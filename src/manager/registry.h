@@ -91,6 +91,9 @@ int reg_scan(const char *root, int (*fn)(const char *id, void *arg), void *arg);
  * whole STATE_ROOT/ID tree (never following symlinks, never leaving the
  * state root). */
 int reg_remove(const char *root, const char *id, bool purge);
+/* Remove parent/name and everything below it (symlinks are removed, never
+ * followed). 0 (also if it is not there) or the first -errno. */
+int reg_rmtree(int parent, const char *name);
 
 /* Last non-empty line of STATE_ROOT/ID/log (at most out size - 1 bytes). */
 int reg_log_tail(const char *root, const char *id, char *out, size_t size);

@@ -5,6 +5,8 @@
 #include <libtpms/tpm_error.h>
 #include <libtpms/tpm_library.h>
 #include <libtpms/tpm_nvfilename.h>
+#include <limits.h>
+#include <malloc.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
@@ -16,12 +18,14 @@
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "instance/cli.h"
 #include "instance/config.h"
+#include "instance/instance.h"
 #include "instance/run.h"
 #include "io/sandbox.h"
 #include "manager/spawner.h"
@@ -44,6 +48,7 @@
  */
 
 #define SPAWN_MAGIC_REQ 0x5654534eu /* "VTSN" */
+#define SPAWN_MAGIC_POOL 0x56545350u /* "VTSP" */
 #define SPAWN_MAGIC_REP 0x56545352u /* "VTSR" */
 #define SPAWN_HDR 16u
 #define SPAWN_FD 3 /* the spawner's end, moved here before closing the rest */
@@ -80,7 +85,7 @@ ssize_t spawn_encode(const struct spawn_req *req, uint8_t *buf, size_t size)
 		memcpy(buf + off, s, n);
 		off += n;
 	}
-	spawn_put32(buf, SPAWN_MAGIC_REQ);
+	spawn_put32(buf, req->pool ? SPAWN_MAGIC_POOL : SPAWN_MAGIC_REQ);
 	spawn_put32(buf + 4, req->seq);
 	spawn_put32(buf + 8, (uint32_t)(4 + req->argc));
 	spawn_put32(buf + 12, (uint32_t)(off - SPAWN_HDR));
@@ -94,8 +99,10 @@ int spawn_decode(uint8_t *buf, size_t len, struct spawn_req *req)
 	size_t off = SPAWN_HDR, k = 0;
 
 	memset(req, 0, sizeof(*req));
-	if (len < SPAWN_HDR || spawn_get32(buf) != SPAWN_MAGIC_REQ)
+	if (len < SPAWN_HDR ||
+	    (spawn_get32(buf) != SPAWN_MAGIC_REQ && spawn_get32(buf) != SPAWN_MAGIC_POOL))
 		return -EINVAL;
+	req->pool = spawn_get32(buf) == SPAWN_MAGIC_POOL;
 	req->seq = spawn_get32(buf + 4);
 	nstr = spawn_get32(buf + 8);
 	plen = spawn_get32(buf + 12);
@@ -301,16 +308,12 @@ static void spawn_stdio_null(int keep_stderr)
 		close(fd);
 }
 
-/* The instance process: what `swtpm socket ...` would be, minus the exec.
- * ready: its end of the readiness socket (see instance_ready_fd). */
-__attribute__((noreturn)) static void spawn_child(const struct spawn_req *req, int ready)
+/* What every process forked for vtpmd does first: default signals, its own
+ * DRBG state, stderr to its log, fd 3 = its readiness socket and nothing else
+ * inherited, cwd = its directory. */
+static void spawn_child_setup(const struct spawn_req *req, int ready)
 {
-	char *argv[SPAWN_MAX_ARGS + 1];
-	struct vtpm_config cfg;
-	char when[64];
-	time_t now = time(NULL);
-	struct tm tm;
-	int fd, code = 1, rc;
+	int fd;
 
 	/* The spawner reset every disposition when it started and changed only
 	 * these since (one syscall each instead of one per signal). */
@@ -337,11 +340,29 @@ __attribute__((noreturn)) static void spawn_child(const struct spawn_req *req, i
 	instance_ready_fd = SPAWN_READY_FD;
 	if (chdir(req->dir) < 0)
 		fprintf(stderr, "vtpmd: cannot enter %s: %s\n", req->dir, strerror(errno));
+}
+
+static void spawn_banner(const char *what)
+{
+	char when[64];
+	time_t now = time(NULL);
+	struct tm tm;
+
 	localtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", &tm);
-	fprintf(stderr, "vtpmd: starting instance %s as pid %d at %s\n", req->id, (int)getpid(),
-		when);
+	fprintf(stderr, "vtpmd: %s as pid %d at %s\n", what, (int)getpid(), when);
+}
 
+/* The instance process: what `swtpm socket ...` would be, minus the exec. */
+__attribute__((noreturn)) static void spawn_child_run(const struct spawn_req *req,
+						      const char *how)
+{
+	char *argv[SPAWN_MAX_ARGS + 1], what[160];
+	struct vtpm_config cfg;
+	int code = 1, rc;
+
+	snprintf(what, sizeof(what), "starting instance %s%s", req->id, how);
+	spawn_banner(what);
 	/* getopt permutes the pointer array; the strings are our private
 	 * copy-on-write copy of the request. */
 	for (size_t i = 0; i <= req->argc; i++)
@@ -356,6 +377,77 @@ __attribute__((noreturn)) static void spawn_child(const struct spawn_req *req, i
 	config_free(&cfg);
 	fflush(NULL);
 	_exit(rc);
+}
+
+/* Make dir (0711, like a registry entry) with state/ (0700) and the temp
+ * names vtpmd writes config.json and the pid file through, so that the
+ * claim creates no inode in the registry (see pool.c). */
+static int spawn_pool_dir(const char *dir)
+{
+	static const char *const names[] = { ".config.json.tmp", ".pid.tmp" };
+	int dfd, fd, r = 0;
+
+	if (mkdir(dir, 0711) < 0)
+		return -errno;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	if (mkdirat(dfd, "state", 0700) < 0)
+		r = -errno;
+	for (size_t i = 0; r == 0 && i < sizeof(names) / sizeof(names[0]); i++) {
+		fd = openat(dfd, names[i], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			    0600);
+		if (fd < 0)
+			r = -errno;
+		else
+			close(fd);
+	}
+	close(dfd);
+	return r;
+}
+
+/* A pool process: prepares everything an instance with its own state needs
+ * that does not depend on its command line, then waits to be claimed. */
+__attribute__((noreturn)) static void spawn_pool_child(const struct spawn_req *req, int ready)
+{
+	struct spawn_req claim;
+	char state[PATH_MAX];
+	uint8_t *buf;
+	ssize_t n;
+	int r;
+
+	r = spawn_pool_dir(req->dir);
+	spawn_child_setup(req, ready);
+	if (r < 0) {
+		fprintf(stderr, "vtpmd: cannot make the pool entry %s: %s\n", req->dir,
+			strerror(-r));
+		_exit(1);
+	}
+	spawn_banner("manufacturing a TPM 2 for the pool");
+	if (snprintf(state, sizeof(state), "%s/state", req->dir) >= (int)sizeof(state) ||
+	    instance_manufacture(state) < 0)
+		_exit(1);
+	buf = malloc(SPAWN_MAX_MSG);
+	if (!buf)
+		_exit(1);
+	malloc_trim(0);
+	if (send(SPAWN_READY_FD, SPAWN_POOL_PARKED, strlen(SPAWN_POOL_PARKED), MSG_NOSIGNAL) < 0)
+		_exit(0);
+	do
+		n = recv(SPAWN_READY_FD, buf, SPAWN_MAX_MSG, 0);
+	while (n < 0 && errno == EINTR);
+	/* EOF: vtpmd left or dropped us; the directory is its to remove */
+	if (n <= 0)
+		_exit(0);
+	if (spawn_decode(buf, (size_t)n, &claim) < 0 || claim.pool) {
+		fprintf(stderr, "vtpmd: malformed claim of a pool process\n");
+		_exit(1);
+	}
+	/* vtpmd renamed our directory to the instance's before it sent this */
+	prctl(PR_SET_NAME, claim.comm, 0, 0, 0);
+	if (chdir(claim.dir) < 0)
+		fprintf(stderr, "vtpmd: cannot enter %s: %s\n", claim.dir, strerror(errno));
+	spawn_child_run(&claim, " (manufactured ahead in the pool)");
 }
 
 /* Fork the instance via an intermediate process; returns its pid or -errno.
@@ -394,8 +486,12 @@ static pid_t spawn_one(const struct spawn_req *req, int *ready)
 		 * final name as soon as it learns the pid (identity check). */
 		prctl(PR_SET_NAME, req->comm, 0, 0, 0);
 		g = fork();
-		if (g == 0)
-			spawn_child(req, rs[1]);
+		if (g == 0) {
+			if (req->pool)
+				spawn_pool_child(req, rs[1]);
+			spawn_child_setup(req, rs[1]);
+			spawn_child_run(req, "");
+		}
 		v = g < 0 ? -errno : (int32_t)g;
 		if (write(p[1], &v, sizeof(v)) != sizeof(v))
 			_exit(1);

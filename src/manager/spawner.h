@@ -3,6 +3,7 @@
 #ifndef VTPM_MGR_SPAWNER_H
 #define VTPM_MGR_SPAWNER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -18,6 +19,11 @@
  * decoded buffer (decode). */
 struct spawn_req {
 	uint32_t seq;
+	/* A pool process instead of an instance: it makes dir, manufactures a
+	 * TPM 2 in dir/state, says SPAWN_POOL_PARKED on its readiness socket and
+	 * waits there for a claim (a request in this encoding naming the
+	 * instance), then runs it like any instance. argv is ignored. */
+	bool pool;
 	const char *id;	  /* for the banner in the log */
 	const char *dir;  /* working directory of the child: STATE_ROOT/ID */
 	const char *log;  /* stderr of the child, opened for append */
@@ -37,6 +43,9 @@ struct spawner {
 	int pidfd;   /* its pidfd */
 	int fd;	     /* manager end of the socketpair */
 };
+
+/* What a pool process sends when its TPM is manufactured and durable. */
+#define SPAWN_POOL_PARKED "parked"
 
 /* Wire codec (pure). encode returns the length or -errno; decode 0 or
  * -EINVAL (buf must stay alive while req is used). */

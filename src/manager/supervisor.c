@@ -80,6 +80,10 @@ struct sup_inst {
 	char comm[16];
 	bool invalid; /* the stored command line no longer parses */
 	bool tpm2;    /* --tpm2: what an imported state file must hold */
+	/* a pool process can serve it: TPM 2 with the state in vtpmd's own
+	 * directory, plain files, no user switch (see pool.c) */
+	bool poolable;
+	struct pool_claim claim; /* claimed for this create, not yet handed over */
 
 	enum sup_state st;
 	pid_t pid;
@@ -228,6 +232,7 @@ static void sup_free(struct sup_inst *in)
 	free(in->log);
 	if (in->ready_fd >= 0)
 		close(in->ready_fd);
+	pool_discard(&in->claim);
 	free(in);
 }
 
@@ -244,6 +249,7 @@ static struct sup_inst *sup_new(struct mgr *m, struct reg_config *conf)
 	in->pidfd = -1;
 	in->ctrl_fd = -1;
 	in->ready_fd = -1;
+	in->claim.pidfd = in->claim.ready = -1;
 	in->ready_w.kind = MGR_W_READY;
 	in->ready_w.obj = in;
 	in->pid_w.kind = MGR_W_CHILD;
@@ -599,6 +605,9 @@ static int sup_parse_argv(struct sup_inst *in, char *why, size_t whylen)
 		ret = 0;
 		in->tpm2 = cfg.tpm2;
 		in->own_state = cfg.state_uri == NULL;
+		in->poolable = in->own_state && cfg.tpm2 && !cfg.state_mode_set &&
+			       !cfg.keys.key && !cfg.keys.migration_key && !cfg.runas &&
+			       !cfg.migration_incoming;
 		sup_ep_free(&in->server);
 		sup_ep_free(&in->ctrl);
 		free(in->dev);
@@ -687,6 +696,8 @@ static int sup_conflicts(struct mgr *m, const struct sup_inst *in, char *why, si
 
 static void sup_process_gone(struct sup_inst *in);
 static void sup_ready_close(struct sup_inst *in);
+static void sup_spawned(struct sup_inst *in, pid_t pid, int pidfd, int ready, bool claimed);
+static void sup_kill_orphan(pid_t pid, int pidfd);
 
 static void sup_spawn(struct sup_inst *in, bool explicit_start)
 {
@@ -730,6 +741,23 @@ static void sup_spawn(struct sup_inst *in, bool explicit_start)
 	if (++m->spawn_seq == 0)
 		m->spawn_seq = 1;
 	req.seq = m->spawn_seq;
+	pool_busy(m);
+	if (in->claim.pid > 0) {
+		struct pool_claim c = in->claim;
+
+		in->claim.pid = 0;
+		in->claim.pidfd = in->claim.ready = -1;
+		r = pool_send_claim(&c, &req);
+		if (r == 0) {
+			sup_spawned(in, c.pid, c.pidfd, c.ready, true);
+			return;
+		}
+		/* Its directory, with the manufactured state, is the instance's
+		 * now: a freshly forked process loads that state. */
+		log_printf("instance %s: pool process %d did not take it (%s); forking one\n",
+			   in->conf.id, (int)c.pid, strerror(-r));
+		pool_discard(&c);
+	}
 	r = spawn_send(&m->sp, &req);
 	if (r < 0) {
 		sup_fmt(in->last_error, sizeof(in->last_error), "cannot reach the spawner: %s",
@@ -1272,6 +1300,58 @@ static int sup_watch_pid(struct sup_inst *in, pid_t pid, int pidfd)
 	return 0;
 }
 
+/* The instance's process exists (forked, or a claimed pool process): watch
+ * it, record its identity, and wait for it to serve. */
+static void sup_spawned(struct sup_inst *in, pid_t pid, int pidfd, int ready, bool claimed)
+{
+	struct mgr *m = in->m;
+	int r;
+
+	if (pidfd < 0)
+		pidfd = pidfd_open(pid, 0);
+	if (pidfd < 0 || sup_watch_pid(in, pid, pidfd) < 0) {
+		if (pidfd >= 0)
+			close(pidfd);
+		if (ready >= 0)
+			close(ready);
+		sup_kill_orphan(pid, -1);
+		sup_fmt(in->last_error, sizeof(in->last_error), "cannot watch the instance process");
+		in->keep_error = true;
+		in->exit_kind = EXIT_NONE;
+		sup_process_gone(in);
+		return;
+	}
+	/* If it already died, /proc has no exe for it: no pid file then,
+	 * and the pidfd reports the exit in a moment. */
+	in->ident_ok = reg_proc_identity(pid, &in->ident) == 0;
+	/* A pool process names itself when it reads the claim, maybe after
+	 * this: record the name it takes (the same as a forked instance's). */
+	if (in->ident_ok && claimed)
+		sup_fmt(in->ident.comm, sizeof(in->ident.comm), "%s", in->comm);
+	if (in->ident_ok) {
+		r = reg_pid_write(m->state_root, in->conf.id, &in->ident);
+		if (r < 0)
+			log_printf("instance %s: cannot write its pid file: %s\n", in->conf.id,
+				   strerror(-r));
+	}
+	in->spawned_ms = mgr_now_ms();
+	if (in->stop_requested) {
+		if (ready >= 0)
+			close(ready);
+		sup_begin_stop(in);
+		return;
+	}
+	if (ready < 0 || mgr_watch_add(m, ready, EPOLLIN, &in->ready_w) < 0) {
+		/* cannot happen short of ENOMEM: then it never counts as ready */
+		if (ready >= 0)
+			close(ready);
+		log_printf("instance %s: no readiness channel\n", in->conf.id);
+	} else {
+		in->ready_fd = ready;
+	}
+	in->deadline = in->spawned_ms + SUP_READY_TIMEOUT_MS;
+}
+
 static struct sup_inst *sup_by_seq(struct mgr *m, uint32_t seq)
 {
 	for (size_t i = 0; i < m->ninst; i++)
@@ -1308,6 +1388,8 @@ void sup_spawner_event(struct mgr *m)
 		if (r < 0)
 			continue;
 		in = sup_by_seq(m, rep.seq);
+		if (!in && pool_spawn_reply(m, &rep, pidfd, ready))
+			continue;
 		if (!in || rep.err < 0 || rep.pid <= 0) {
 			if (ready >= 0)
 				close(ready);
@@ -1335,46 +1417,7 @@ void sup_spawner_event(struct mgr *m)
 			sup_process_gone(in);
 			continue;
 		}
-		if (pidfd < 0)
-			pidfd = pidfd_open(rep.pid, 0);
-		if (pidfd < 0 || sup_watch_pid(in, rep.pid, pidfd) < 0) {
-			if (pidfd >= 0)
-				close(pidfd);
-			if (ready >= 0)
-				close(ready);
-			sup_kill_orphan(rep.pid, -1);
-			sup_fmt(in->last_error, sizeof(in->last_error),
-				"cannot watch the instance process");
-			in->keep_error = true;
-			in->exit_kind = EXIT_NONE;
-			sup_process_gone(in);
-			continue;
-		}
-		/* If it already died, /proc has no exe for it: no pid file then,
-		 * and the pidfd reports the exit in a moment. */
-		in->ident_ok = reg_proc_identity(rep.pid, &in->ident) == 0;
-		if (in->ident_ok) {
-			r = reg_pid_write(m->state_root, in->conf.id, &in->ident);
-			if (r < 0)
-				log_printf("instance %s: cannot write its pid file: %s\n", in->conf.id,
-					   strerror(-r));
-		}
-		in->spawned_ms = mgr_now_ms();
-		if (in->stop_requested) {
-			if (ready >= 0)
-				close(ready);
-			sup_begin_stop(in);
-			continue;
-		}
-		if (ready < 0 || mgr_watch_add(m, ready, EPOLLIN, &in->ready_w) < 0) {
-			/* cannot happen short of ENOMEM: then it never counts as ready */
-			if (ready >= 0)
-				close(ready);
-			log_printf("instance %s: no readiness channel\n", in->conf.id);
-		} else {
-			in->ready_fd = ready;
-		}
-		in->deadline = in->spawned_ms + SUP_READY_TIMEOUT_MS;
+		sup_spawned(in, rep.pid, pidfd, ready, false);
 	}
 }
 
@@ -1536,6 +1579,11 @@ static void sup_cmd_create(struct mgr *m, const struct proto_req *req, uint64_t 
 		mgmt_reply_error(m, client, req->id, PROTO_ERR_ARG, why);
 		goto out;
 	}
+	/* A parked pool process brings its directory, with the TPM already
+	 * manufactured and durable; without one (pool empty, or a command line
+	 * it cannot serve) the instance is forked and manufactures at start. */
+	if (req->start && in->poolable)
+		pool_claim(m, in->conf.id, &in->claim);
 	/* Not durable yet: sup_sync makes the entries of all creates of this
 	 * batch of events durable at once, while their instances start. The
 	 * create is acknowledged only after that. */

@@ -447,6 +447,30 @@ count_state() { # STATE [adopted] : instances in STATE (and adopted) per `list`
 		jget "sum(1 for x in d if x['state'] == '$1'$([ "${2:-}" = adopted ] && echo " and x['adopted']"))"
 }
 
+pool_parked() {
+	"${CTL[@]}" --json version | jget 'd["pool"]["parked"]'
+}
+
+wait_pool() { # N [SECONDS]: until N pool processes are parked
+	local want=$1 t=${2:-20} i n=?
+	for ((i = 0; i < t * 10; i++)); do
+		n=$(pool_parked 2>/dev/null || echo ?)
+		[ "$n" = "$want" ] && return 0
+		sleep 0.1
+	done
+	fail "the pool did not reach $want parked processes within $t s (last: $n)"
+}
+
+pool_pids() { # pids of pool processes of this test (cwd below $ROOT/.pool)
+	local p
+	for p in /proc/[0-9]*; do
+		[ "$(cat "$p/comm" 2>/dev/null)" = vtpmd-pool ] || continue
+		case "$(readlink "$p/cwd" 2>/dev/null)" in
+		"$ROOT/.pool/"*) echo "${p#/proc/}" ;;
+		esac
+	done
+}
+
 all_socks() {
 	local i
 	for ((i = 1; i <= N; i++)); do echo "$S/i$i.sock"; done
@@ -464,8 +488,17 @@ if [ "$(stat -f -c %T "$ROOT")" = ext2/ext3 ] && command -v lsattr >/dev/null; t
 fi
 ok "${CTL[@]}" version
 assert_contains "vtpmd " "$OUT" "version"
+# the pool (default 4) manufactures ahead; its entries are not instances
+wait_pool 4
+ok "${CTL[@]}" version
+assert_contains "pool: 4 of 4" "$OUT" "vtpmctl version shows the pool"
 ok "${CTL[@]}" list
 assert_eq 0 "$("${CTL[@]}" --json list | jget 'len(d)')" "instances in a new state root"
+for d in "$ROOT"/.pool/*; do
+	assert_file "$d/state/tpm2-00.permall"
+	assert_file "$d/state/.vtpm-tpm2-00.permall.journal"
+done
+assert_eq 4 "$(pool_pids | wc -l)" "pool processes"
 
 # ---------------------------------------------------------------- N instances
 
@@ -475,6 +508,11 @@ for ((i = 1; i <= N; i++)); do
 	ok "${CTL[@]}" create "i$i" --start -- $(inst_args "$i")
 done
 info "created and started $N instances in $((SECONDS - t)) s"
+# the first creates took a parked TPM: made before the create, loaded at start
+for i in 1 2 3; do
+	grep -q "starting instance i$i (manufactured ahead in the pool)" "$ROOT/i$i/log" ||
+		fail "i$i did not come from the pool: $(cat "$ROOT/i$i/log")"
+done
 assert_eq "$N" "$(count_state running)" "running instances after create"
 t=$SECONDS
 mapfile -t SOCKS < <(all_socks)
@@ -511,6 +549,37 @@ for h in 0x4000000B 0x40000001 0x4000000C; do
 	unset seen
 done
 info "endorsement, storage and platform seeds differ across instances"
+
+# ---------------------------------------------------------------- the pool
+
+# refilled once the creates stopped
+wait_pool 4
+# a pool process that dies before it is claimed is replaced (after a back-off)
+mapfile -t pp < <(pool_pids)
+victim=${pp[0]:-}
+[ -n "$victim" ] || fail "no pool process to kill"
+kill -KILL "$victim"
+wait_pool 4 10
+grep -q "pool: process $victim was killed by signal 9 before it was claimed" "$VLOG" ||
+	fail "the lost pool process was not reported: $(tail -5 "$VLOG")"
+[[ " $(pool_pids | tr '\n' ' ') " != *" $victim "* ]] || fail "the killed pool process is still listed"
+assert_eq 4 "$(find "$ROOT/.pool" -mindepth 1 -maxdepth 1 | wc -l)" "pool directories after a loss"
+# a command line the pool cannot serve (its own --tpmstate) is forked as before
+mkdir -p "$TMPD/ownstate"
+ok "${CTL[@]}" create own1 --start -- socket --tpm2 --tpmstate "dir=$TMPD/ownstate" \
+	--server "type=unixio,path=$S/own1.sock" --flags not-need-init,startup-clear
+ok "${PY[@]}" random "$S/own1.sock"
+grep -q "manufactured ahead" "$ROOT/own1/log" && fail "own1 (own --tpmstate) was served by the pool"
+assert_file "$TMPD/ownstate/tpm2-00.permall"
+assert_eq 4 "$(pool_parked)" "parked processes after a create the pool cannot serve"
+ok "${CTL[@]}" destroy own1 --purge
+# bad --pool values
+expect_fail "$VTPMD_EXE" --socket "$TMPD/x.sock" --state-root "$TMPD/x" --pool 257
+assert_contains "--pool takes a number" "$ERR" "--pool 257"
+expect_fail "$VTPMD_EXE" --socket "$TMPD/x.sock" --state-root "$TMPD/x" --pool -1
+expect_fail env VTPMD_POOL=many "$VTPMD_EXE" --socket "$TMPD/x.sock" --state-root "$TMPD/x"
+assert_contains "VTPMD_POOL takes a number" "$ERR" "VTPMD_POOL=many"
+info "pool: claims load a TPM made ahead; a lost pool process is replaced; other command lines fork"
 
 # ---------------------------------------------------------------- readiness
 
@@ -660,6 +729,7 @@ fi
 
 # ---------------------------------------------------------------- manager crash
 
+old_vtpmd=$VTPMD_PID
 kill -KILL "$VTPMD_PID"
 wait "$VTPMD_PID" 2>/dev/null || true
 t=$SECONDS
@@ -669,8 +739,18 @@ run "${PY[@]}" random "${SOCKS[@]}"
 p6=$(sed -n 's/^pid=//p' "$ROOT/i6/pid")
 [ "$(readlink "/proc/$p6/cwd")" = "$ROOT/i6" ] || fail "pid file of i6 does not match"
 kill -KILL "$p6"
+# pool processes leave with the manager that made them (EOF on their socket)
+for ((i = 0; i < 50; i++)); do
+	[ -z "$(pool_pids)" ] && break
+	sleep 0.1
+done
+[ -z "$(pool_pids)" ] || fail "pool processes outlived vtpmd: $(pool_pids)"
 vtpmd_start
 assert_eq $((N - 1)) "$(count_state running adopted)" "instances adopted by the new vtpmd"
+# the new vtpmd empties the pool directory and fills it with its own
+wait_pool 4
+[ -z "$(find "$ROOT/.pool" -mindepth 1 -maxdepth 1 -name "$old_vtpmd.*")" ] ||
+	fail "entries of the killed vtpmd's pool were kept"
 wait_state i6 running 10 "$p6"
 assert_eq failed "$(field nv1 'd["state"]')" "a failed instance stays failed"
 ok "${CTL[@]}" stop i5
@@ -727,7 +807,7 @@ S2=$TMPD/s2
 SOCK2=$TMPD/vtpmd2.sock
 CTL2=("$VTPMCTL_EXE" --socket "$SOCK2" --timeout 60)
 mkdir -p "$S2"
-"$VTPMD_EXE" --socket "$SOCK2" --state-root "$ROOT2" --log "file=$TMPD/vtpmd2.log" \
+"$VTPMD_EXE" --socket "$SOCK2" --state-root "$ROOT2" --log "file=$TMPD/vtpmd2.log" --pool 0 \
 	</dev/null >>"$TMPD/vtpmd2.log" 2>&1 &
 VTPMD_PIDS+=("$!")
 VTPMD2_PID=$!
@@ -736,6 +816,7 @@ for ((i = 0; i < 100; i++)); do
 	sleep 0.05
 done
 ok "${CTL2[@]}" version
+assert_contains "pool: 0 of 0" "$OUT" "--pool 0"
 # shellcheck disable=SC2046
 ok "${CTL2[@]}" create m1 --start -- $(mig_args m1 "$S2")
 pd1=$("${CTL2[@]}" --json status m1 | jget 'd["pid"]')

@@ -582,6 +582,28 @@ Test(mgr_protocol, spawn_roundtrip)
 	cr_expect_null(d.argv[3]);
 }
 
+Test(mgr_protocol, spawn_pool_flag)
+{
+	static uint8_t buf[SPAWN_MAX_MSG];
+	struct spawn_req q, d;
+	ssize_t n;
+
+	fill_req(&q);
+	q.pool = true;
+	n = spawn_encode(&q, buf, sizeof(buf));
+	cr_assert_gt(n, 16);
+	cr_assert_eq(spawn_decode(buf, (size_t)n, &d), 0);
+	cr_expect(d.pool, "a pool request decodes as one");
+	cr_expect_str_eq(d.dir, q.dir);
+	fill_req(&q);
+	n = spawn_encode(&q, buf, sizeof(buf));
+	cr_assert_eq(spawn_decode(buf, (size_t)n, &d), 0);
+	cr_expect(!d.pool, "an instance request is not a pool one");
+	/* any other magic is refused */
+	buf[3] ^= 0x20;
+	cr_expect_eq(spawn_decode(buf, (size_t)n, &d), -EINVAL);
+}
+
 Test(mgr_protocol, spawn_encode_limits)
 {
 	uint8_t small[24];
