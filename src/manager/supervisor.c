@@ -697,14 +697,57 @@ static int sup_conflicts(struct mgr *m, const struct sup_inst *in, char *why, si
 static void sup_process_gone(struct sup_inst *in);
 static void sup_ready_close(struct sup_inst *in);
 static void sup_spawned(struct sup_inst *in, pid_t pid, int pidfd, int ready, bool claimed);
+static void sup_record_identity(struct sup_inst *in, pid_t pid, bool pooled);
 static void sup_kill_orphan(pid_t pid, int pidfd);
+
+/* The child's command line: the instance's, plus its own state directory. */
+static void sup_spawn_req(const struct sup_inst *in, struct spawn_req *req, char *statearg,
+			  size_t size)
+{
+	size_t n = 0;
+
+	memset(req, 0, sizeof(*req));
+	for (size_t i = 0; i < in->conf.argc; i++)
+		req->argv[n++] = in->conf.argv[i];
+	if (in->own_state) {
+		sup_fmt(statearg, size, "dir=%s/state", in->dir);
+		req->argv[n++] = "--tpmstate";
+		req->argv[n++] = statearg;
+	}
+	req->argc = n;
+	req->id = in->conf.id;
+	req->dir = in->dir;
+	req->log = in->log;
+	req->comm = in->comm;
+}
+
+/* Claim a parked pool process for a create and hand it the command line at
+ * once: it starts while vtpmd writes the registry entry (the next steps of
+ * the create), on the other CPU if one is idle. */
+static void sup_claim(struct sup_inst *in)
+{
+	struct spawn_req req;
+	char statearg[PATH_MAX + 8];
+	int r;
+
+	if (pool_claim(in->m, in->conf.id, &in->claim) < 0)
+		return;
+	sup_spawn_req(in, &req, statearg, sizeof(statearg));
+	r = pool_send_claim(&in->claim, &req);
+	if (r == 0)
+		return;
+	/* Its directory, with the manufactured state, is the instance's now:
+	 * a freshly forked process loads that state. */
+	log_printf("instance %s: pool process %d did not take it (%s); forking one\n",
+		   in->conf.id, (int)in->claim.pid, strerror(-r));
+	pool_discard(&in->claim);
+}
 
 static void sup_spawn(struct sup_inst *in, bool explicit_start)
 {
 	struct mgr *m = in->m;
 	struct spawn_req req;
 	char statearg[PATH_MAX + 8];
-	size_t n = 0;
 	int r;
 
 	in->explicit_start = explicit_start;
@@ -725,39 +768,21 @@ static void sup_spawn(struct sup_inst *in, bool explicit_start)
 			strerror(-r));
 		goto fail;
 	}
-	memset(&req, 0, sizeof(req));
-	for (size_t i = 0; i < in->conf.argc; i++)
-		req.argv[n++] = in->conf.argv[i];
-	if (in->own_state) {
-		sup_fmt(statearg, sizeof(statearg), "dir=%s/state", in->dir);
-		req.argv[n++] = "--tpmstate";
-		req.argv[n++] = statearg;
-	}
-	req.argc = n;
-	req.id = in->conf.id;
-	req.dir = in->dir;
-	req.log = in->log;
-	req.comm = in->comm;
-	if (++m->spawn_seq == 0)
-		m->spawn_seq = 1;
-	req.seq = m->spawn_seq;
 	pool_busy(m);
 	if (in->claim.pid > 0) {
+		/* sup_cmd_create handed it the command line already */
 		struct pool_claim c = in->claim;
 
 		in->claim.pid = 0;
 		in->claim.pidfd = in->claim.ready = -1;
-		r = pool_send_claim(&c, &req);
-		if (r == 0) {
-			sup_spawned(in, c.pid, c.pidfd, c.ready, true);
-			return;
-		}
-		/* Its directory, with the manufactured state, is the instance's
-		 * now: a freshly forked process loads that state. */
-		log_printf("instance %s: pool process %d did not take it (%s); forking one\n",
-			   in->conf.id, (int)c.pid, strerror(-r));
-		pool_discard(&c);
+		sup_record_identity(in, c.pid, true);
+		sup_spawned(in, c.pid, c.pidfd, c.ready, true);
+		return;
 	}
+	sup_spawn_req(in, &req, statearg, sizeof(statearg));
+	if (++m->spawn_seq == 0)
+		m->spawn_seq = 1;
+	req.seq = m->spawn_seq;
 	r = spawn_send(&m->sp, &req);
 	if (r < 0) {
 		sup_fmt(in->last_error, sizeof(in->last_error), "cannot reach the spawner: %s",
@@ -1300,12 +1325,31 @@ static int sup_watch_pid(struct sup_inst *in, pid_t pid, int pidfd)
 	return 0;
 }
 
-/* The instance's process exists (forked, or a claimed pool process): watch
- * it, record its identity, and wait for it to serve. */
+/* The pid file, for re-adoption by a later vtpmd. If the process already
+ * died, /proc has no exe for it: no pid file then, and the pidfd reports the
+ * exit in a moment. */
+static void sup_record_identity(struct sup_inst *in, pid_t pid, bool pooled)
+{
+	int r;
+
+	in->ident_ok = reg_proc_identity(pid, &in->ident) == 0;
+	/* A pool process names itself when it reads the claim, after this:
+	 * record the name it takes (the same as a forked instance's). */
+	if (in->ident_ok && pooled)
+		sup_fmt(in->ident.comm, sizeof(in->ident.comm), "%s", in->comm);
+	if (in->ident_ok) {
+		r = reg_pid_write(in->m->state_root, in->conf.id, &in->ident);
+		if (r < 0)
+			log_printf("instance %s: cannot write its pid file: %s\n", in->conf.id,
+				   strerror(-r));
+	}
+}
+
+/* The instance's process exists (forked, or a claimed pool process that has
+ * its claim and its pid file already): watch it, and wait for it to serve. */
 static void sup_spawned(struct sup_inst *in, pid_t pid, int pidfd, int ready, bool claimed)
 {
 	struct mgr *m = in->m;
-	int r;
 
 	if (pidfd < 0)
 		pidfd = pidfd_open(pid, 0);
@@ -1321,19 +1365,8 @@ static void sup_spawned(struct sup_inst *in, pid_t pid, int pidfd, int ready, bo
 		sup_process_gone(in);
 		return;
 	}
-	/* If it already died, /proc has no exe for it: no pid file then,
-	 * and the pidfd reports the exit in a moment. */
-	in->ident_ok = reg_proc_identity(pid, &in->ident) == 0;
-	/* A pool process names itself when it reads the claim, maybe after
-	 * this: record the name it takes (the same as a forked instance's). */
-	if (in->ident_ok && claimed)
-		sup_fmt(in->ident.comm, sizeof(in->ident.comm), "%s", in->comm);
-	if (in->ident_ok) {
-		r = reg_pid_write(m->state_root, in->conf.id, &in->ident);
-		if (r < 0)
-			log_printf("instance %s: cannot write its pid file: %s\n", in->conf.id,
-				   strerror(-r));
-	}
+	if (!claimed)
+		sup_record_identity(in, pid, false);
 	in->spawned_ms = mgr_now_ms();
 	if (in->stop_requested) {
 		if (ready >= 0)
@@ -1583,7 +1616,7 @@ static void sup_cmd_create(struct mgr *m, const struct proto_req *req, uint64_t 
 	 * manufactured and durable; without one (pool empty, or a command line
 	 * it cannot serve) the instance is forked and manufactures at start. */
 	if (req->start && in->poolable)
-		pool_claim(m, in->conf.id, &in->claim);
+		sup_claim(in);
 	/* Not durable yet: sup_sync makes the entries of all creates of this
 	 * batch of events durable at once, while their instances start. The
 	 * create is acknowledged only after that. */
