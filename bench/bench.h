@@ -86,6 +86,7 @@ struct opts {
 	long fleet_rounds;
 	const char *md_path, *csv_path, *plot_path;
 	const char *state_base;
+	const char *sock_base;	/* --sockdir; NULL: sockets next to the state */
 	const char *const *argv;	/* for the report header */
 	int argc;
 };

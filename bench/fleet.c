@@ -273,11 +273,11 @@ static int inst_start_process(struct fleet *f, int i)
 	*s = f->im->srv;
 	s->tcp = false;
 	s->data_fd = -1;
-	rc = server_start(s, f->o->state_base);
+	rc = server_start(s, f->o->state_base, f->o->sock_base);
 	f->started = i + 1;	/* a failed start still needs reaping */
 	if (rc) {
-		fprintf(stderr, "vtpm-bench: %s fleet instance %d: start: %s\n", f->im->name, i,
-			strerror(-rc));
+		fprintf(stderr, "vtpm-bench: %s fleet instance %d: start: %s%s\n", f->im->name, i,
+			strerror(-rc), start_hint(rc));
 		return rc;
 	}
 	in->t0 = s->t_fork_ns;
@@ -289,11 +289,13 @@ static int inst_start_process(struct fleet *f, int i)
 	ev.data.u64 = ev_key(T_PIDFD, i);
 	if (epoll_ctl(f->ep, EPOLL_CTL_ADD, in->pidfd, &ev) < 0)
 		return -errno;
-	if ((size_t)snprintf(in->path, sizeof(in->path), "%s/data", s->dir) >= sizeof(in->path)) {
-		fprintf(stderr, "vtpm-bench: %s/data is too long for a unix socket\n", s->dir);
+	if ((size_t)snprintf(in->path, sizeof(in->path), "%s/data", server_sockdir(s)) >=
+	    sizeof(in->path)) {
+		fprintf(stderr, "vtpm-bench: %s/data is too long for a unix socket\n",
+			server_sockdir(s));
 		return -ENAMETOOLONG;
 	}
-	in->wd = inotify_add_watch(f->ino, s->dir, IN_CREATE | IN_MOVED_TO);
+	in->wd = inotify_add_watch(f->ino, server_sockdir(s), IN_CREATE | IN_MOVED_TO);
 	if (in->wd < 0)
 		return -errno;
 	if (in->wd >= f->wd_cap) {
@@ -1022,6 +1024,10 @@ static int fleet_teardown_vtpmd(struct fleet *f)
 		rmtree(f->v.dir);
 		f->v.dir[0] = '\0';
 	}
+	if (f->v.sdir[0]) {
+		rmtree(f->v.sdir);
+		f->v.sdir[0] = '\0';
+	}
 	return bad;
 }
 
@@ -1066,12 +1072,12 @@ static int fleet_setup(struct fleet *f)
 	/* Instances outlive vtpmd by design. As a subreaper the bench inherits
 	 * any that are left when vtpmd exits, so it can reap what it kills. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	rc = vtpmd_start(&f->v, f->im->path, f->o->state_base, f->im->srv.env, f->im->srv.n_env,
-			 10000);
+	rc = vtpmd_start(&f->v, f->im->path, f->o->state_base, f->o->sock_base, f->im->srv.env,
+			 f->im->srv.n_env, 10000);
 	f->v_started = true;
 	if (rc) {
-		fprintf(stderr, "vtpm-bench: %s: vtpmd (%s) did not come up: %s\n", f->im->name,
-			f->im->path, strerror(-rc));
+		fprintf(stderr, "vtpm-bench: %s: vtpmd (%s) did not come up: %s%s\n", f->im->name,
+			f->im->path, strerror(-rc), start_hint(rc));
 		vtpmd_log_tail(&f->v);
 		return rc;
 	}

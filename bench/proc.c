@@ -76,34 +76,60 @@ out:
 	return port;
 }
 
-int server_start(struct server *s, const char *base_dir)
+int mkdtemp_under(char *dir, size_t cap, const char *base)
+{
+	int rc;
+
+	/* dir stays "" on failure, so no cleanup path removes a name that
+	 * was never created (or a truncated one). */
+	if ((size_t)snprintf(dir, cap, "%s/vtpm-bench.XXXXXX", base) >= cap) {
+		dir[0] = '\0';
+		return -ENAMETOOLONG;
+	}
+	if (!mkdtemp(dir)) {
+		rc = -errno;
+		dir[0] = '\0';
+		return rc;
+	}
+	return 0;
+}
+
+int server_start(struct server *s, const char *base_dir, const char *sock_base)
 {
 	char a_state[300], a_server[340], a_ctrl[300], logpath[300];
 	char *argv[16];
+	struct sockaddr_un sa;
 	pid_t parent = getpid(), pid;
 	int argc = 0, rc;
 
 	s->pid = 0;
 	s->data_fd = -1;
 	s->exit_status = 0;
-	if ((size_t)snprintf(s->dir, sizeof(s->dir), "%s/vtpm-bench.XXXXXX", base_dir) >=
-	    sizeof(s->dir))
-		return -ENAMETOOLONG;
-	if (!mkdtemp(s->dir)) {
-		rc = -errno;
-		s->dir[0] = '\0';
+	s->sockdir[0] = '\0';
+	rc = mkdtemp_under(s->dir, sizeof(s->dir), base_dir);
+	if (rc)
 		return rc;
+	/* With --sockdir the sockets get a dir of their own there; whatever is
+	 * created before a failure is removed by servers_reap(). */
+	if (sock_base) {
+		rc = mkdtemp_under(s->sockdir, sizeof(s->sockdir), sock_base);
+		if (rc)
+			return rc;
 	}
+	/* Fail here rather than have the server fail to bind after the fork. */
+	if ((rc = unix_addr(&sa, server_sockdir(s), "ctrl")) ||
+	    (!s->tcp && (rc = unix_addr(&sa, server_sockdir(s), "data"))))
+		return rc;
 	if (s->tcp) {
 		s->port = pick_port();
 		if (s->port < 0)
 			return s->port;
 		snprintf(a_server, sizeof(a_server), "type=tcp,port=%d", s->port);
 	} else {
-		snprintf(a_server, sizeof(a_server), "type=unixio,path=%s/data", s->dir);
+		snprintf(a_server, sizeof(a_server), "type=unixio,path=%s/data", server_sockdir(s));
 	}
 	snprintf(a_state, sizeof(a_state), "dir=%s", s->dir);
-	snprintf(a_ctrl, sizeof(a_ctrl), "type=unixio,path=%s/ctrl", s->dir);
+	snprintf(a_ctrl, sizeof(a_ctrl), "type=unixio,path=%s/ctrl", server_sockdir(s));
 	snprintf(logpath, sizeof(logpath), "%s/server.log", s->dir);
 	argv[argc++] = (char *)s->path;
 	argv[argc++] = "socket";
@@ -180,7 +206,7 @@ int server_connect(struct server *s, int timeout_ms, int io_timeout_ms)
 		in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 		sl = sizeof(*in);
 	} else {
-		rc = unix_addr((struct sockaddr_un *)&ss, s->dir, "data");
+		rc = unix_addr((struct sockaddr_un *)&ss, server_sockdir(s), "data");
 		if (rc)
 			return rc;
 		sl = sizeof(struct sockaddr_un);
@@ -214,12 +240,12 @@ int server_connect(struct server *s, int timeout_ms, int io_timeout_ms)
 	return 0;
 }
 
-int server_launch(struct server *s, const char *base_dir, int timeout_ms)
+int server_launch(struct server *s, const char *base_dir, const char *sock_base, int timeout_ms)
 {
 	int rc = -EINVAL;
 
 	for (int attempt = 0; attempt < 3; attempt++) {
-		rc = server_start(s, base_dir);
+		rc = server_start(s, base_dir, sock_base);
 		if (!rc)
 			rc = server_connect(s, timeout_ms, 10000);
 		/* Only a lost race for the TCP port is worth another try. */
@@ -283,7 +309,7 @@ int server_request_shutdown(struct server *s)
 		rc = 0;
 		goto out;
 	}
-	rc = unix_addr(&sa, s->dir, "ctrl");
+	rc = unix_addr(&sa, server_sockdir(s), "ctrl");
 	if (rc)
 		goto out;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -363,9 +389,12 @@ int servers_reap(struct server *s, int n, int grace_ms)
 			server_log_tail(&s[i]);
 			problems++;
 		}
-		if (s[i].dir[0] && s[i].pid == 0) {
-			rmtree(s[i].dir);
-			s[i].dir[0] = '\0';
+		if (s[i].pid == 0) {
+			if (s[i].dir[0])
+				rmtree(s[i].dir);
+			if (s[i].sockdir[0])
+				rmtree(s[i].sockdir);
+			s[i].dir[0] = s[i].sockdir[0] = '\0';
 		}
 	}
 	return problems;

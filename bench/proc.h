@@ -3,7 +3,9 @@
 #ifndef VTPM_BENCH_PROC_H
 #define VTPM_BENCH_PROC_H
 
+#include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -17,23 +19,43 @@ struct server {
 	bool tcp;
 	int port;
 	char dir[256];			/* mkdtemp state dir, "" when none */
+	char sockdir[256];		/* mkdtemp dir under --sockdir, "" when the
+					 * sockets live in dir */
 	pid_t pid;			/* > 0 while started and not reaped */
 	int data_fd;
 	int exit_status;		/* waitpid status once reaped */
 	uint64_t t_fork_ns;
 };
 
-/* Creates the state dir and forks/execs the server; does not wait. */
-int server_start(struct server *s, const char *base_dir);
+/* Where the data and ctrl sockets are: under --sockdir or next to the state. */
+static inline const char *server_sockdir(const struct server *s)
+{
+	return s->sockdir[0] ? s->sockdir : s->dir;
+}
+
+/* What to add to a start error: ENAMETOOLONG is nearly always a socket path
+ * over sun_path's 108 bytes, which the user fixes with a shorter dir. */
+static inline const char *start_hint(int rc)
+{
+	return rc == -ENAMETOOLONG ? " (a unix socket path must stay under 108 bytes: use a "
+				     "shorter --sockdir or --statedir)" : "";
+}
+
+/* mkdtemp of BASE/vtpm-bench.XXXXXX into dir; dir is "" on failure. */
+int mkdtemp_under(char *dir, size_t cap, const char *base);
+/* Creates the state dir (under base_dir) and, unless sock_base is NULL, a
+ * socket dir under sock_base, then forks/execs the server; does not wait. */
+int server_start(struct server *s, const char *base_dir, const char *sock_base);
 /* Connects the data channel, retrying until timeout_ms; fails fast when the
  * server exits. The socket gets SO_RCVTIMEO/SO_SNDTIMEO of io_timeout_ms. */
 int server_connect(struct server *s, int timeout_ms, int io_timeout_ms);
 /* start + connect, retrying the start when a TCP port was taken meanwhile. */
-int server_launch(struct server *s, const char *base_dir, int timeout_ms);
+int server_launch(struct server *s, const char *base_dir, const char *sock_base, int timeout_ms);
 /* CMD_SHUTDOWN on the control channel, then closes the data connection. */
 int server_request_shutdown(struct server *s);
 /* Waits for all servers to exit, escalating to SIGTERM and then SIGKILL
- * (only for the pids we started and have not reaped); removes state dirs.
+ * (only for the pids we started and have not reaped); removes state and
+ * socket dirs.
  * Returns the number of servers that needed a signal or exited non-zero. */
 int servers_reap(struct server *s, int n, int grace_ms);
 /* Prints the tail of the server's log (stdout+stderr) to stderr. */

@@ -132,6 +132,9 @@ static void header(FILE *out, const struct opts *o, bool fleet)
 		statfs(o->state_base, &sf) == 0 ? fs_name(sf.f_type) : "?");
 	if (nofsync)
 		fprintf(out, "; VTPM_NO_FSYNC=%s in the environment", nofsync);
+	if (o->sock_base)
+		fprintf(out, "\n- unix sockets under %s (%s), apart from the state (--sockdir)",
+			o->sock_base, statfs(o->sock_base, &sf) == 0 ? fs_name(sf.f_type) : "?");
 	if (fleet && o->fleet_gap_ms)
 		fprintf(out, "\n- launches at least %ld ms apart (--fleet-gap)", o->fleet_gap_ms);
 	fprintf(out, "\n- implementations:");

@@ -74,6 +74,8 @@ static void usage(FILE *out)
 		"  --plot FILE.png      latency CDFs per op via gnuplot\n"
 		"  --statedir DIR       where the per-instance state dirs are created\n"
 		"                       (default $TMPDIR or /tmp)\n"
+		"  --sockdir DIR        create the unix sockets under DIR instead of next to\n"
+		"                       the state (e.g. tmpfs, as libvirt's /run)\n"
 		"exit status: 0 ok, 1 a response failed validation or a server misbehaved,\n"
 		"             2 usage or set-up error\n",
 		BENCH_MAX_FLEET);
@@ -215,7 +217,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
 {
 	enum { O_IMPL = 256, O_ENV, O_TRANSPORT, O_CPU, O_NOPIN, O_OPS, O_ROUND, O_WARMUP,
 	       O_DURATION, O_OPSLIST, O_QUICK, O_FLEET, O_FLEET_ROUNDS, O_FLEET_WINDOW, O_FLEET_GAP, O_MD, O_CSV,
-	       O_PLOT, O_STATEDIR, O_HELP };
+	       O_PLOT, O_STATEDIR, O_SOCKDIR, O_HELP };
 	static const struct option lo[] = {
 		{ "impl", required_argument, NULL, O_IMPL },
 		{ "env", required_argument, NULL, O_ENV },
@@ -236,6 +238,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		{ "csv", required_argument, NULL, O_CSV },
 		{ "plot", required_argument, NULL, O_PLOT },
 		{ "statedir", required_argument, NULL, O_STATEDIR },
+		{ "sockdir", required_argument, NULL, O_SOCKDIR },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -336,6 +339,9 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		case O_STATEDIR:
 			o->state_base = optarg;
 			break;
+		case O_SOCKDIR:
+			o->sock_base = optarg;
+			break;
 		case 'h':
 		case O_HELP:
 			usage(stdout);
@@ -427,7 +433,7 @@ static int impl_start(const struct opts *o, struct impl *im)
 		return rc;
 	}
 	im->srv.tcp = o->tcp;
-	rc = server_launch(&im->srv, o->state_base, 10000);
+	rc = server_launch(&im->srv, o->state_base, o->sock_base, 10000);
 	if (rc == -ECHILD) {
 		fprintf(stderr, "vtpm-bench: %s (%s) exited before accepting a connection\n",
 			im->name, im->path);
@@ -436,8 +442,8 @@ static int impl_start(const struct opts *o, struct impl *im)
 		return rc;
 	}
 	if (rc) {
-		fprintf(stderr, "vtpm-bench: %s (%s) did not come up: %s\n", im->name, im->path,
-			strerror(-rc));
+		fprintf(stderr, "vtpm-bench: %s (%s) did not come up: %s%s\n", im->name, im->path,
+			strerror(-rc), start_hint(rc));
 		server_log_tail(&im->srv);
 		im->dead = true;
 		return rc;

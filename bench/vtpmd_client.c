@@ -46,8 +46,8 @@ static int vtpmd_reaped(struct vtpmd *v, int *status)
 	return 0;
 }
 
-int vtpmd_start(struct vtpmd *v, const char *exe, const char *base_dir, const char *const *env,
-		int n_env, int timeout_ms)
+int vtpmd_start(struct vtpmd *v, const char *exe, const char *base_dir, const char *sock_base,
+		const char *const *env, int n_env, int timeout_ms)
 {
 	char logarg[320];
 	char *argv[8];
@@ -60,17 +60,19 @@ int vtpmd_start(struct vtpmd *v, const char *exe, const char *base_dir, const ch
 	v->exe = exe;
 	v->fd = -1;
 	v->pidfd = -1;
-	if ((size_t)snprintf(v->dir, sizeof(v->dir), "%s/vtpm-bench.XXXXXX", base_dir) >=
-	    sizeof(v->dir))
-		return -ENAMETOOLONG;
-	if (!mkdtemp(v->dir)) {
-		rc = -errno;
-		v->dir[0] = '\0';
+	rc = mkdtemp_under(v->dir, sizeof(v->dir), base_dir);
+	if (rc)
 		return rc;
+	/* With --sockdir the management and instance sockets get a dir of
+	 * their own there (the caller removes what exists after a failure). */
+	if (sock_base) {
+		rc = mkdtemp_under(v->sdir, sizeof(v->sdir), sock_base);
+		if (rc)
+			return rc;
 	}
 	snprintf(v->root, sizeof(v->root), "%s/root", v->dir);
-	snprintf(v->sockdir, sizeof(v->sockdir), "%s/s", v->dir);
-	snprintf(v->sock, sizeof(v->sock), "%s/mgmt.sock", v->dir);
+	snprintf(v->sockdir, sizeof(v->sockdir), "%s/s", v->sdir[0] ? v->sdir : v->dir);
+	snprintf(v->sock, sizeof(v->sock), "%s/mgmt.sock", v->sdir[0] ? v->sdir : v->dir);
 	snprintf(v->log, sizeof(v->log), "%s/vtpmd.log", v->dir);
 	snprintf(logarg, sizeof(logarg), "file=%s", v->log);
 	if (mkdir(v->sockdir, 0700) < 0)
@@ -313,9 +315,12 @@ int vtpmd_stop(struct vtpmd *v, bool keep_dir)
 	if (v->pidfd >= 0)
 		close(v->pidfd);
 	v->pidfd = -1;
-	if (v->dir[0] && !keep_dir && v->pid == 0) {
-		rmtree(v->dir);
-		v->dir[0] = '\0';
+	if (!keep_dir && v->pid == 0) {
+		if (v->dir[0])
+			rmtree(v->dir);
+		if (v->sdir[0])
+			rmtree(v->sdir);
+		v->dir[0] = v->sdir[0] = '\0';
 	}
 	free(v->out);
 	free(v->in);

@@ -11,7 +11,8 @@
 
 struct vtpmd {
 	const char *exe;
-	char dir[256];		/* mkdtemp: root/, s/ (instance sockets), mgmt.sock, vtpmd.log */
+	char dir[256];		/* mkdtemp: root/, vtpmd.log, and s/ + mgmt.sock unless sdir */
+	char sdir[256];		/* mkdtemp under --sockdir: s/, mgmt.sock; "" if none */
 	char root[300], sockdir[300], sock[300], log[300];
 	pid_t pid;		/* vtpmd, our child; 0 once reaped */
 	int pidfd;
@@ -23,10 +24,12 @@ struct vtpmd {
 	bool eof;
 };
 
-/* Creates the temp dir, starts vtpmd there (env: extra VAR=VALUE strings)
- * and connects to its socket, waiting at most timeout_ms. */
-int vtpmd_start(struct vtpmd *v, const char *exe, const char *base_dir, const char *const *env,
-		int n_env, int timeout_ms);
+/* Creates the temp dir under base_dir (and, unless sock_base is NULL, one
+ * for the sockets under sock_base), starts vtpmd there (env: extra
+ * VAR=VALUE strings) and connects to its socket, waiting at most
+ * timeout_ms. */
+int vtpmd_start(struct vtpmd *v, const char *exe, const char *base_dir, const char *sock_base,
+		const char *const *env, int n_env, int timeout_ms);
 /* Appends one request line (obj serialised plainly + '\n'). */
 int vtpmd_queue(struct vtpmd *v, struct json_object *obj);
 /* Writes what the socket takes: 0 all written, 1 bytes still queued, <0 error. */
@@ -42,7 +45,7 @@ int vtpmd_read(struct vtpmd *v, int (*cb)(void *ctx, struct json_object *msg), v
 /* The vtpmd-spawner child of vtpmd (by /proc/PID/task/PID/children), or 0. */
 pid_t vtpmd_spawner_pid(const struct vtpmd *v);
 /* Closes the connection, SIGTERM (3 s), SIGKILL; reaps; removes the temp
- * dir unless keep_dir. Returns 1 if vtpmd needed SIGKILL or exited badly. */
+ * dirs unless keep_dir. Returns 1 if vtpmd needed SIGKILL or exited badly. */
 int vtpmd_stop(struct vtpmd *v, bool keep_dir);
 /* Prints the tail of vtpmd's log. */
 void vtpmd_log_tail(const struct vtpmd *v);

@@ -1,8 +1,8 @@
 #!/bin/bash
 # Smoke test of bench/vtpm-bench: every mode once with --quick against
 # $SWTPM_EXE (A/A + floor over unix, TCP, --duration, fleet of 5, a fleet of
-# 5 under vtpmd when $VTPMD_EXE is set, and an A/B against Debian's
-# /usr/bin/swtpm when it is installed). Checks exit statuses and that the
+# 5 under vtpmd when $VTPMD_EXE is set, an A/B against Debian's
+# /usr/bin/swtpm when it is installed, and --sockdir on /dev/shm). Checks exit statuses and that the
 # reports name every op; asserts no timings, since a loaded CI machine may be
 # arbitrarily slow.
 #
@@ -26,7 +26,8 @@ if [ -z "${SWTPM_EXE:-}" ] || [ ! -x "$SWTPM_EXE" ]; then
 fi
 
 work=$(mktemp -d /tmp/vtpm-bench-smoke.XXXXXX) || exit 1
-trap 'rm -rf "$work"' EXIT
+sockwork=""
+trap 'rm -rf "$work" ${sockwork:+"$sockwork"}' EXIT
 # State dirs of the servers go into our scratch dir, so nothing is left over
 # even if a server misbehaves.
 export TMPDIR=$work
@@ -176,6 +177,41 @@ if [ -n "${VTPMD_EXE:-}" ] && [ -x "$VTPMD_EXE" ]; then
 	run vtpmd-not-vtpmd 1 --fleet 2 --impl bad=vtpmd:/bin/true --quick
 else
 	echo "ok - vtpmd-fleet: skipped, VTPMD_EXE not set # SKIP"
+fi
+
+# 5c. --sockdir: the sockets in a tmpfs dir of their own, the state in $work.
+#     An A/B run and a fleet of processes next to one under vtpmd; neither
+#     socket nor dir may be left in the socket dir afterwards.
+if [ -d /dev/shm ] && sockwork=$(mktemp -d /dev/shm/vtpm-bench-smoke.XXXXXX); then
+	# A2 records the command line the bench gave it, then is our swtpm.
+	printf '#!/bin/sh\nprintf "%%s\\n" "$@" >"%s/argv.$$"\nexec "%s" "$@"\n' \
+		"$work" "$SWTPM_EXE" >"$work/argv-swtpm"
+	chmod +x "$work/argv-swtpm"
+	if run sockdir-ab 0 --impl ours="$SWTPM_EXE" --impl A2="$work/argv-swtpm" --quick \
+		--sockdir "$sockwork"; then
+		has_rows sockdir-ab "$work/sockdir-ab.out" ours A2
+		if grep -qx "type=unixio,path=$sockwork/vtpm-bench\.[^/]*/data" "$work"/argv.* &&
+			grep -qx "type=unixio,path=$sockwork/vtpm-bench\.[^/]*/ctrl" "$work"/argv.* &&
+			grep -qx "dir=$work/vtpm-bench\.[^/]*" "$work"/argv.*; then
+			ok "sockdir-ab: sockets under --sockdir, state under \$TMPDIR"
+		else
+			not_ok "sockdir-ab: unexpected server command line" "$(ls "$work"/argv.* | head -n 1)"
+		fi
+	fi
+	fleet_impls=(--impl ours="$SWTPM_EXE")
+	[ -n "${VTPMD_EXE:-}" ] && [ -x "$VTPMD_EXE" ] && fleet_impls+=(--impl mgr="vtpmd:$VTPMD_EXE")
+	if run sockdir-fleet 0 --fleet 3 "${fleet_impls[@]}" --quick --sockdir "$sockwork"; then
+		if grep -q "^- unix sockets under $sockwork (tmpfs)" "$work/sockdir-fleet.out"; then
+			ok "sockdir-fleet: report names the socket dir"
+		else
+			not_ok "sockdir-fleet: no socket dir in the report header" "$work/sockdir-fleet.out"
+		fi
+	fi
+	left=$(find "$sockwork" -mindepth 1 | wc -l)
+	if [ "$left" -eq 0 ]; then ok "sockdir: nothing left in the socket dir"; else
+		not_ok "sockdir: $left entries left in the socket dir"; fi
+else
+	echo "ok - sockdir: skipped, no /dev/shm # SKIP"
 fi
 
 # 6. Failure paths: a server that never answers, and usage errors.
