@@ -135,6 +135,11 @@ int spawn_decode(uint8_t *buf, size_t len, struct spawn_req *req)
 
 /* ---- inside the spawner process ---- */
 
+/* The spawner's receive buffer. A pool process receives its claim into its
+ * copy-on-write copy, so the claim costs it one private page, not a heap
+ * allocation that would keep freed manufacture memory from being trimmed. */
+static uint8_t spawn_buf[SPAWN_MAX_MSG];
+
 static void spawn_reset_signals(void)
 {
 	sigset_t none;
@@ -412,7 +417,6 @@ __attribute__((noreturn)) static void spawn_pool_child(const struct spawn_req *r
 {
 	struct spawn_req claim;
 	char state[PATH_MAX];
-	uint8_t *buf;
 	ssize_t n;
 	int r;
 
@@ -427,19 +431,16 @@ __attribute__((noreturn)) static void spawn_pool_child(const struct spawn_req *r
 	if (snprintf(state, sizeof(state), "%s/state", req->dir) >= (int)sizeof(state) ||
 	    instance_manufacture(state) < 0)
 		_exit(1);
-	buf = malloc(SPAWN_MAX_MSG);
-	if (!buf)
-		_exit(1);
 	malloc_trim(0);
 	if (send(SPAWN_READY_FD, SPAWN_POOL_PARKED, strlen(SPAWN_POOL_PARKED), MSG_NOSIGNAL) < 0)
 		_exit(0);
 	do
-		n = recv(SPAWN_READY_FD, buf, SPAWN_MAX_MSG, 0);
+		n = recv(SPAWN_READY_FD, spawn_buf, sizeof(spawn_buf), 0);
 	while (n < 0 && errno == EINTR);
 	/* EOF: vtpmd left or dropped us; the directory is its to remove */
 	if (n <= 0)
 		_exit(0);
-	if (spawn_decode(buf, (size_t)n, &claim) < 0 || claim.pool) {
+	if (spawn_decode(spawn_buf, (size_t)n, &claim) < 0 || claim.pool) {
 		fprintf(stderr, "vtpmd: malformed claim of a pool process\n");
 		_exit(1);
 	}
@@ -553,7 +554,7 @@ static void spawn_reply(int fd, const struct spawn_rep *rep, int ready, int pidf
 
 __attribute__((noreturn)) static void spawn_main(int fd)
 {
-	static uint8_t buf[SPAWN_MAX_MSG];
+	uint8_t *buf = spawn_buf;
 	struct spawn_req req;
 	struct spawn_rep rep;
 	ssize_t n;
@@ -585,7 +586,7 @@ __attribute__((noreturn)) static void spawn_main(int fd)
 	if (!getenv("VTPMD_PREWARM") || strcmp(getenv("VTPMD_PREWARM"), "0") != 0)
 		spawn_prewarm_tpm();
 	for (;;) {
-		n = recv(SPAWN_FD, buf, sizeof(buf), 0);
+		n = recv(SPAWN_FD, buf, sizeof(spawn_buf), 0);
 		if (n == 0)
 			_exit(0); /* the manager is gone */
 		if (n < 0) {
