@@ -1,6 +1,7 @@
 /* Process hardening: --runas and a seccomp allow-list. swtpm uses a deny-list;
  * an allow-list of the few calls a serving instance makes is much tighter. */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -12,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "instance/log.h"
@@ -139,10 +141,7 @@ static int sandbox_precompile_one(enum cfg_seccomp action)
 	return 0;
 }
 
-/* Building the filter costs seccomp_init, a rule per allowed call and
- * libseccomp's kernel probes; vtpmd's spawner pays that once here and every
- * instance it forks only installs the finished program (sandbox_seccomp). */
-int sandbox_seccomp_precompile(void)
+static int sandbox_precompile_here(void)
 {
 	int r;
 
@@ -150,6 +149,64 @@ int sandbox_seccomp_precompile(void)
 	r = sandbox_precompile_one(SECCOMP_KILL);
 	if (r == 0)
 		r = sandbox_precompile_one(SECCOMP_LOG);
+	if (r < 0)
+		memset(sandbox_progs, 0, sizeof(sandbox_progs)); /* all or nothing */
+	return r;
+}
+
+/*
+ * Building the filter costs seccomp_init, a rule per allowed call and
+ * libseccomp's kernel probes; vtpmd's spawner pays that once here and every
+ * instance it forks only installs the finished program (sandbox_seccomp).
+ *
+ * libseccomp runs in a short-lived child that sends the programs back: its
+ * allocations, freed again, would leave holes in the spawner's heap, and the
+ * instances' own allocations landing in those holes would make them copy
+ * ~24 kB more of the spawner's heap each (measured per instance).
+ */
+int sandbox_seccomp_precompile(void)
+{
+	uint16_t len[SECCOMP_NONE];
+	int p[2], st, r = -EIO;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		close(p[0]);
+		close(p[1]);
+		return r;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		r = sandbox_precompile_here();
+		for (int a = 0; a < SECCOMP_NONE; a++)
+			len[a] = r == 0 ? sandbox_progs[a].len : 0;
+		if (fio_write_all(p[1], len, sizeof(len)) < 0)
+			_exit(1);
+		for (int a = 0; r == 0 && a < SECCOMP_NONE; a++)
+			if (fio_write_all(p[1], sandbox_insns[a], len[a] * sizeof(struct sock_filter)) < 0)
+				_exit(1);
+		_exit(r == 0 ? 0 : 1);
+	}
+	close(p[1]);
+	memset(sandbox_progs, 0, sizeof(sandbox_progs));
+	if (fio_read_all(p[0], len, sizeof(len)) == 0 && len[SECCOMP_KILL] && len[SECCOMP_LOG] &&
+	    len[SECCOMP_KILL] <= BPF_MAXINSNS && len[SECCOMP_LOG] <= BPF_MAXINSNS) {
+		r = 0;
+		for (int a = 0; r == 0 && a < SECCOMP_NONE; a++) {
+			r = fio_read_all(p[0], sandbox_insns[a], len[a] * sizeof(struct sock_filter));
+			sandbox_progs[a].filter = sandbox_insns[a];
+			sandbox_progs[a].len = len[a];
+		}
+	}
+	close(p[0]);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (r == 0 && (!WIFEXITED(st) || WEXITSTATUS(st) != 0))
+		r = -EIO;
 	if (r < 0)
 		memset(sandbox_progs, 0, sizeof(sandbox_progs)); /* all or nothing */
 	return r;
