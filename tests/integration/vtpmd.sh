@@ -910,9 +910,19 @@ info "export/import: NV and PCR state moved to a second vtpmd; corrupt files ref
 
 # ---------------------------------------------------------------- destroy
 
+ok "${PY[@]}" primary "$S/i9.sock" 0x4000000B
+ek_i9=$OUT
 ok "${CTL[@]}" destroy i9
 assert_no_file "$ROOT/i9/config.json"
 assert_file "$ROOT/i9/state/tpm2-00.permall"
+# a create with the id again uses the kept state, never a pool entry over it
+wait_pool 4
+# shellcheck disable=SC2046
+ok "${CTL[@]}" create i9 --start -- $(inst_args 9)
+ok "${PY[@]}" primary "$S/i9.sock" 0x4000000B
+assert_eq "$ek_i9" "$OUT" "endorsement primary of i9 re-created on its kept state"
+assert_eq 4 "$(pool_parked)" "pool processes after a create on a kept state"
+ok "${CTL[@]}" destroy i9
 ok "${CTL[@]}" destroy i10 --purge
 assert_no_file "$ROOT/i10"
 expect_fail "${CTL[@]}" status i9
