@@ -417,7 +417,7 @@ __attribute__((noreturn)) static void spawn_pool_child(const struct spawn_req *r
 	struct spawn_req claim;
 	char state[PATH_MAX];
 	ssize_t n;
-	pid_t mpid;
+	pid_t mpid, self;
 	int r, st;
 
 	r = spawn_pool_dir(req->dir);
@@ -433,11 +433,19 @@ __attribute__((noreturn)) static void spawn_pool_child(const struct spawn_req *r
 	/* In a child of ours: manufacturing allocates and frees, and would leave
 	 * this process with ~24 kB more private heap than a freshly forked
 	 * instance has (pages of the spawner's heap it wrote to). */
+	self = getpid();
 	mpid = fork();
 	if (mpid < 0)
 		_exit(1);
-	if (mpid == 0)
+	if (mpid == 0) {
+		/* it lives and dies with this process, and is no party to vtpmd's
+		 * socket */
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		if (getppid() != self)
+			_exit(1);
+		close(SPAWN_READY_FD);
 		_exit(instance_manufacture(state) < 0 ? 1 : 0);
+	}
 	while (waitpid(mpid, &st, 0) < 0 && errno == EINTR)
 		;
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
