@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <linux/fs.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -327,14 +329,45 @@ static int mgr_lock_root(const char *root)
 	return fd; /* held for the life of the manager */
 }
 
+/* Does the ext4 file system holding fd run without a journal? The kernel says
+ * so in /sys/fs/ext4/DEV/journal_task ("<none>"). Anything unknown: no. */
+static bool mgr_ext4_no_journal(int fd)
+{
+	char link[PATH_MAX], path[PATH_MAX + 64], buf[16] = "";
+	struct stat st;
+	const char *name;
+	ssize_t n;
+	int jfd;
+
+	if (fstat(fd, &st) < 0)
+		return false;
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u", major(st.st_dev), minor(st.st_dev));
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return false;
+	link[n] = '\0';
+	name = strrchr(link, '/');
+	name = name ? name + 1 : link;
+	snprintf(path, sizeof(path), "/sys/fs/ext4/%s/journal_task", name);
+	jfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (jfd < 0)
+		return false;
+	n = read(jfd, buf, sizeof(buf) - 1);
+	close(jfd);
+	return n >= 6 && strncmp(buf, "<none>", 6) == 0;
+}
+
 /*
- * Instance entries are unrelated to each other, as home directories are: mark
- * the state root as a top of directory hierarchies (chattr +T) so that ext2/3/4
- * spread the entries over block groups (Orlov) instead of packing them into
- * the root's group. Creating an entry allocates ~8 inodes; packed into groups
- * full of recently deleted ones (instances destroyed minutes ago), each
- * allocation scans past all of them on ext4 without a journal (0.3-0.7 ms of
- * CPU each, measured). Other file systems refuse the ioctl: nothing happens.
+ * Instance entries are unrelated to each other, as home directories are. On
+ * ext4 without a journal, mark the state root as a top of directory
+ * hierarchies (chattr +T) so that the entries are spread over block groups
+ * (Orlov) instead of packed into the root's group: creating an entry
+ * allocates ~8 inodes, and in groups full of recently deleted ones (instances
+ * destroyed minutes ago) each allocation there scans past all of them (0.3-0.7
+ * ms of CPU each, measured). With a journal that scan does not exist and +T
+ * only costs: Orlov looks at every flex group for each new entry (~15 % more
+ * CPU per entry, bench/README.md "The file system"), so it is left alone, as
+ * is a flag an operator set. Other file systems: nothing happens.
  */
 static void mgr_root_topdir(const char *root)
 {
@@ -342,7 +375,8 @@ static void mgr_root_topdir(const char *root)
 
 	if (fd < 0)
 		return;
-	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 && !(flags & FS_TOPDIR_FL)) {
+	if (mgr_ext4_no_journal(fd) && ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 &&
+	    !(flags & FS_TOPDIR_FL)) {
 		flags |= FS_TOPDIR_FL;
 		if (ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0)
 			log_printf("cannot mark %s as a top directory (chattr +T): %s\n", root,

@@ -35,6 +35,9 @@ _vt_cleanup() {
 	for p in "${VTPMD_PIDS[@]}"; do
 		kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
 	done
+	if [ -n "${JMNT:-}" ] && mountpoint -q "$JMNT"; then
+		umount "$JMNT"
+	fi
 	# instances of this test only: their cwd is STATE_ROOT/ID
 	for f in "$ROOT"/*/pid; do
 		[ -f "$f" ] || continue
@@ -481,10 +484,15 @@ all_socks() {
 info "N=$N instances"
 vtpmd_start
 assert_mode 600 "$SOCK"
-# on ext2/3/4 the state root is a top directory (chattr +T): entries are
-# spread over block groups
-if [ "$(stat -f -c %T "$ROOT")" = ext2/ext3 ] && command -v lsattr >/dev/null; then
-	lsattr -d "$ROOT" | cut -d' ' -f1 | grep -q T || fail "state root not marked +T: $(lsattr -d "$ROOT")"
+# on ext4 without a journal the state root is a top directory (chattr +T):
+# entries are spread over block groups; with a journal it is left alone
+jt=/sys/fs/ext4/$(basename "$(readlink "/sys/dev/block/$(stat -c '%Hd:%Ld' "$ROOT")" 2>/dev/null)" 2>/dev/null)/journal_task
+if [ "$(stat -f -c %T "$ROOT")" = ext2/ext3 ] && [ -r "$jt" ] && command -v lsattr >/dev/null; then
+	if [ "$(cat "$jt")" = "<none>" ]; then
+		lsattr -d "$ROOT" | cut -d' ' -f1 | grep -q T || fail "state root not marked +T: $(lsattr -d "$ROOT")"
+	else
+		lsattr -d "$ROOT" | cut -d' ' -f1 | grep -q T && fail "state root marked +T on an ext4 with a journal"
+	fi
 fi
 ok "${CTL[@]}" version
 assert_contains "vtpmd " "$OUT" "version"
@@ -499,6 +507,34 @@ for d in "$ROOT"/.pool/*; do
 	assert_file "$d/state/.vtpm-tpm2-00.permall.journal"
 done
 assert_eq 4 "$(pool_pids | wc -l)" "pool processes"
+
+# On an ext4 with a journal (a loop-mounted one, where we may mount) vtpmd
+# leaves the new state root's flags alone.
+if [ "$(id -u)" = 0 ] && command -v mkfs.ext4 >/dev/null && command -v lsattr >/dev/null &&
+	[ -e /dev/loop-control ]; then
+	JMNT=$TMPD/jext4
+	mkdir -p "$JMNT"
+	truncate -s 64M "$TMPD/jext4.img"
+	if mkfs.ext4 -q -F "$TMPD/jext4.img" && mount -o loop "$TMPD/jext4.img" "$JMNT" 2>/dev/null; then
+		"$VTPMD_EXE" --socket "$TMPD/j.sock" --state-root "$JMNT/root" --pool 0 \
+			--log "file=$TMPD/vtpmd-j.log" </dev/null >>"$TMPD/vtpmd-j.log" 2>&1 &
+		jp=$!
+		VTPMD_PIDS+=("$jp")
+		for ((i = 0; i < 100; i++)); do
+			"$VTPMCTL_EXE" --socket "$TMPD/j.sock" version >/dev/null 2>&1 && break
+			sleep 0.05
+		done
+		lsattr -d "$JMNT/root" | cut -d' ' -f1 | grep -q T &&
+			fail "state root marked +T on an ext4 with a journal"
+		kill -TERM "$jp"
+		wait "$jp" 2>/dev/null
+		umount "$JMNT"
+		info "ext4 with a journal: the state root is not marked +T"
+	else
+		info "no loop mount here: the journaled ext4 check is skipped"
+	fi
+	rm -f "$TMPD/jext4.img"
+fi
 
 # ---------------------------------------------------------------- N instances
 
