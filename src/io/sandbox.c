@@ -79,7 +79,18 @@ static struct sock_fprog sandbox_progs[SECCOMP_NONE];
 
 static scmp_filter_ctx sandbox_init(enum cfg_seccomp action)
 {
-	return seccomp_init(action == SECCOMP_LOG ? SCMP_ACT_LOG : SCMP_ACT_KILL_PROCESS);
+	scmp_filter_ctx ctx =
+		seccomp_init(action == SECCOMP_LOG ? SCMP_ACT_LOG : SCMP_ACT_KILL_PROCESS);
+
+	/* A binary tree of syscall numbers instead of a list: the same policy,
+	 * but the kernel, which runs the filter once per syscall number when it
+	 * is installed (to cache what is always allowed), does a few compares
+	 * per number instead of up to ~80. Installing it takes 50-80 µs instead
+	 * of 155-160 µs here; libseccomp < 2.5 lacks the attribute and keeps
+	 * the list. */
+	if (ctx)
+		(void)seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+	return ctx;
 }
 
 static int sandbox_add_rules(scmp_filter_ctx ctx)
