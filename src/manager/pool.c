@@ -330,8 +330,21 @@ int pool_claim(struct mgr *m, const char *id, struct pool_claim *c)
 	    reg_path(to, sizeof(to), m->state_root, id, NULL) < 0)
 		return -ENAMETOOLONG;
 	/* never over an existing entry (a kept state after destroy) */
-	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) < 0)
-		return -errno;
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) < 0) {
+		int err = errno;
+
+		/* A file system without RENAME_NOREPLACE (or a state root split
+		 * over mounts) would refuse every claim: stop making entries. */
+		if (err == EINVAL || err == ENOSYS || err == EXDEV || err == EOPNOTSUPP) {
+			log_printf("pool: cannot move its entries into %s (%s); pool turned off\n",
+				   m->state_root, strerror(err));
+			while (m->pool.n)
+				pool_drop(m, m->pool.ents[0], false);
+			m->pool.ready = false;
+			m->pool.want = 0;
+		}
+		return -err;
+	}
 	mgr_watch_del(m, e->pidfd);
 	mgr_watch_del(m, e->ready);
 	c->pid = e->pid;

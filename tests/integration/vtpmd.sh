@@ -35,8 +35,9 @@ _vt_cleanup() {
 	for p in "${VTPMD_PIDS[@]}"; do
 		kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
 	done
-	if [ -n "${JMNT:-}" ] && mountpoint -q "$JMNT"; then
-		umount "$JMNT"
+	if [ -n "${JMNT:-}" ]; then
+		mountpoint -q "$JMNT/root3/.pool" && umount "$JMNT/root3/.pool"
+		mountpoint -q "$JMNT" && umount "$JMNT"
 	fi
 	# instances of this test only: their cwd is STATE_ROOT/ID
 	for f in "$ROOT"/*/pid; do
@@ -528,8 +529,34 @@ if [ "$(id -u)" = 0 ] && command -v mkfs.ext4 >/dev/null && command -v lsattr >/
 			fail "state root marked +T on an ext4 with a journal"
 		kill -TERM "$jp"
 		wait "$jp" 2>/dev/null
-		umount "$JMNT"
 		info "ext4 with a journal: the state root is not marked +T"
+		# a pool directory on another file system (here a tmpfs mounted
+		# on it): claims cannot rename entries, so the pool turns itself
+		# off and creates fork as before
+		mkdir -p "$JMNT/root3/.pool"
+		mount -t tmpfs tmpfs "$JMNT/root3/.pool"
+		"$VTPMD_EXE" --socket "$TMPD/j3.sock" --state-root "$JMNT/root3" --pool 1 \
+			--log "file=$TMPD/vtpmd-j3.log" </dev/null >>"$TMPD/vtpmd-j3.log" 2>&1 &
+		jp=$!
+		VTPMD_PIDS+=("$jp")
+		J3=("$VTPMCTL_EXE" --socket "$TMPD/j3.sock" --timeout 30)
+		for ((i = 0; i < 200; i++)); do
+			[ "$("${J3[@]}" --json version 2>/dev/null | jget 'd["pool"]["parked"]' 2>/dev/null)" = 1 ] && break
+			sleep 0.05
+		done
+		ok "${J3[@]}" create x1 --start --restart never -- socket --tpm2 \
+			--server "type=unixio,path=$S/x1.sock" --flags not-need-init,startup-clear
+		ok "${PY[@]}" random "$S/x1.sock"
+		grep -q "pool turned off" "$TMPD/vtpmd-j3.log" ||
+			fail "a pool that cannot rename was not turned off: $(tail -3 "$TMPD/vtpmd-j3.log")"
+		ok "${J3[@]}" version
+		assert_contains "pool: 0 of 0" "$OUT" "the pool after it turned off"
+		ok "${J3[@]}" destroy x1 --purge
+		kill -TERM "$jp"
+		wait "$jp" 2>/dev/null
+		umount "$JMNT/root3/.pool"
+		umount "$JMNT"
+		info "a pool that cannot rename its entries turns itself off; creates still work"
 	else
 		info "no loop mount here: the journaled ext4 check is skipped"
 	fi
