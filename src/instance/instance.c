@@ -276,10 +276,12 @@ int instance_run(const struct vtpm_config *cfg_in)
 	struct server *srv = NULL;
 	char *pidpath = NULL;
 	int ready_fd = -1, rc = 1, r, own_fd = -1;
-	bool inst_ok = false;
+	bool inst_ok = false, adopted = false;
 
-	if (cfg->iface == IFACE_CUSE)
+	if (cfg->iface == IFACE_CUSE) {
+		instance_release_preloaded();
 		return run_cuse(cfg_in);
+	}
 	if (cfg->daemon && run_daemonize(&ready_fd) < 0) {
 		fprintf(stderr, "Could not daemonize: %s\n", strerror(errno));
 		return 1;
@@ -310,7 +312,9 @@ int instance_run(const struct vtpm_config *cfg_in)
 		rc = cli_print_capabilities(stdout, cfg) < 0 ? 1 : 0;
 		goto out;
 	}
-	if (instance_init(&inst, cfg) < 0)
+	/* a TPM vtpmd's pool loaded ahead, if it fits this command line */
+	adopted = instance_adopt_preloaded(&inst, cfg) == 0;
+	if (!adopted && instance_init(&inst, cfg) < 0)
 		goto out;
 	inst_ok = true;
 	if (server_new(&srv, &inst, cfg) < 0)
@@ -324,7 +328,7 @@ int instance_run(const struct vtpm_config *cfg_in)
 	if (run_write_pidfile(cfg, &pidpath) < 0)
 		goto out;
 	if (cfg->not_need_init) {
-		if (instance_start(&inst, 0) != 0) {
+		if (!adopted && instance_start(&inst, 0) != 0) {
 			log_printf("Error: Could not initialize the TPM\n");
 			goto out;
 		}
@@ -356,6 +360,7 @@ int instance_run(const struct vtpm_config *cfg_in)
 	own_fd = -1;
 	rc = server_run(srv);
 out:
+	instance_release_preloaded(); /* an early exit before it was taken */
 	if (inst_ok)
 		instance_fini(&inst);
 	server_free(srv);

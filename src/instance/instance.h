@@ -57,6 +57,17 @@ uint32_t instance_start(struct instance *inst, uint32_t init_flags);
  * ahead of their create. 0 or -errno (logged). */
 int instance_manufacture(const char *state_dir);
 
+/* vtpmd's pool: load the TPM state of state_dir (MainInit, no TPM2_Startup)
+ * and keep it for instance_run, which takes it over when its command line
+ * keeps the state in that very directory and starts the TPM at once
+ * (--flags not-need-init), and otherwise releases it before doing anything.
+ * 0 or -errno. */
+int instance_preload(const char *state_dir);
+/* Take the preloaded TPM over into inst for cfg: 0, or -ENOENT (none) or
+ * -EXDEV (cfg does not fit; it was released). The instance is running. */
+int instance_adopt_preloaded(struct instance *inst, const struct vtpm_config *cfg);
+void instance_release_preloaded(void);
+
 /* Stop a running TPM (CMD_STOP / exit semantics). */
 void instance_stop(struct instance *inst);
 

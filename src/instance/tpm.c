@@ -380,6 +380,101 @@ out_cfg:
 	return r;
 }
 
+/*
+ * A TPM loaded ahead of its command line (vtpmd's pool, see
+ * src/manager/pool.c): MainInit on the state of state_dir, not started. It
+ * is taken over by instance_run if the command line keeps the state right
+ * there and starts the TPM at once (--flags not-need-init); anything else
+ * releases it first, and runs exactly as without it.
+ */
+static struct vtpm_config preload_cfg;
+static struct instance preload_inst;
+static bool preload_ok;
+
+int instance_preload(const char *state_dir)
+{
+	int r;
+
+	if (preload_ok)
+		return -EBUSY;
+	config_init(&preload_cfg);
+	preload_cfg.tpm2 = true;
+	if (asprintf(&preload_cfg.state_uri, "dir://%s", state_dir) < 0) {
+		preload_cfg.state_uri = NULL;
+		return -ENOMEM;
+	}
+	r = instance_init(&preload_inst, &preload_cfg);
+	if (r < 0)
+		goto fail_cfg;
+	r = instance_storage_prepare(&preload_inst);
+	if (r == 0 && instance_start(&preload_inst, 0) != TPM_SUCCESS)
+		r = -EIO;
+	if (r < 0)
+		goto fail;
+	preload_ok = true;
+	return 0;
+fail:
+	instance_fini(&preload_inst);
+fail_cfg:
+	config_free(&preload_cfg);
+	return r;
+}
+
+void instance_release_preloaded(void)
+{
+	if (!preload_ok)
+		return;
+	preload_ok = false;
+	/* never started: its automatic TPM2_Shutdown is refused, nothing is
+	 * written, and the lock goes */
+	instance_fini(&preload_inst);
+	config_free(&preload_cfg);
+}
+
+/* Same directory (not just the same name: vtpmd renamed it in between)? */
+static bool tpm_same_dir(int dirfd, const char *path)
+{
+	struct stat a, b;
+
+	return fstat(dirfd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
+int instance_adopt_preloaded(struct instance *inst, const struct vtpm_config *cfg)
+{
+	const char *path;
+	char *dir;
+
+	if (!preload_ok)
+		return -ENOENT;
+	path = cfg->state_uri && strncmp(cfg->state_uri, "dir://", 6) == 0 ? cfg->state_uri + 6
+									 : NULL;
+	if (!cfg->tpm2 || !cfg->not_need_init || !path || cfg->keys.key ||
+	    cfg->keys.migration_key || cfg->migration_incoming || cfg->state_nolock ||
+	    cfg->state_mode != preload_cfg.state_mode ||
+	    !tpm_same_dir(preload_inst.store.dirfd, path) || !(dir = strdup(path))) {
+		instance_release_preloaded();
+		return -EXDEV;
+	}
+	*inst = preload_inst;
+	inst->cfg = cfg;
+	free(inst->store.dir); /* the name it had before vtpmd renamed it */
+	inst->store.dir = dir;
+	tpm_bound = inst;
+	memset(&preload_inst, 0, sizeof(preload_inst));
+	preload_ok = false;
+	config_free(&preload_cfg);
+	if (log_get_level() >= 5 && log_get_fd() >= 0) {
+		char prefix[160];
+
+		snprintf(prefix, sizeof(prefix), "%s    ", log_get_prefix());
+		TPMLIB_SetDebugFD(log_get_fd());
+		TPMLIB_SetDebugLevel(log_get_level() - 4);
+		TPMLIB_SetDebugPrefix(prefix);
+	}
+	return 0;
+}
+
 void instance_fini(struct instance *inst)
 {
 	if (inst->running)

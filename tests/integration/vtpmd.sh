@@ -636,6 +636,22 @@ grep -q "manufactured ahead" "$ROOT/own1/log" && fail "own1 (own --tpmstate) was
 assert_file "$TMPD/ownstate/tpm2-00.permall"
 assert_eq 4 "$(pool_parked)" "parked processes after a create the pool cannot serve"
 ok "${CTL[@]}" destroy own1 --purge
+# without --flags (QEMU's way: CMD_INIT, then TPM2_Startup from the guest) a
+# claimed process releases the TPM it loaded ahead and starts it on CMD_INIT
+wait_pool 4
+ok "${CTL[@]}" create qemu1 --start -- socket --tpm2 --server "type=unixio,path=$S/qemu1.sock" \
+	--ctrl "type=unixio,path=$S/qemu1.ctrl"
+grep -q "starting instance qemu1 (manufactured ahead in the pool)" "$ROOT/qemu1/log" ||
+	fail "qemu1 did not come from the pool"
+run python3 -c '
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])
+s.sendall(struct.pack(">II", 2, 0))          # CMD_INIT, no flags
+print(struct.unpack(">I", s.recv(4))[0])' "$S/qemu1.ctrl"
+assert_eq 0 "$OUT" "CMD_INIT of a claimed instance"
+ok "${PY[@]}" startup "$S/qemu1.sock"
+ok "${PY[@]}" random "$S/qemu1.sock"
+ok "${CTL[@]}" destroy qemu1 --purge
 # bad --pool values
 expect_fail "$VTPMD_EXE" --socket "$TMPD/x.sock" --state-root "$TMPD/x" --pool 257
 assert_contains "--pool takes a number" "$ERR" "--pool 257"

@@ -50,7 +50,9 @@ else
     done <<EXPECT
 exit 0
 vtpmd-up yes
+pool-parked 4
 create-rc 0
+k1-from-pool 1
 dev yes
 state running
 parent-is-vtpmd yes
@@ -65,6 +67,7 @@ stopped stopped
 dev-gone yes
 permall yes
 p-create-rc 0
+p1-from-pool 1
 p-dev yes
 p-state running
 p-getrandom-rc 0

@@ -34,8 +34,13 @@ wait_for 10 test -S $SOCK
 say "vtpmd-up $([[ -S $SOCK ]] && echo yes || echo no)"
 mark vtpmd
 
+# parked: how many pool processes wait (vtpmd's pool, default 4)
+parked() { ctl --json version | python3 -c "import json,sys; print(json.load(sys.stdin)['pool']['parked'])"; }
+wait_for 30 sh -c "[ \"\$($CTL --socket $SOCK --json version | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"pool\"][\"parked\"])')\" = 4 ]"
+say "pool-parked $(parked)"
 ctl create k1 --start -- cuse -n vtpmk1 --tpm2 --flags not-need-init,startup-clear > $W/create.out 2>&1
 say "create-rc $?"
+say "k1-from-pool $(grep -c 'manufactured ahead in the pool' $ROOT/k1/log)"
 wait_for 10 test -c $DEV
 say "dev $([[ -c $DEV ]] && echo yes || echo no)"
 say "state $(field 'd["state"]')"
@@ -70,8 +75,10 @@ say "permall $([[ -s $ROOT/k1/state/tpm2-00.permall ]] && echo yes || echo no)"
 mark cuse-done
 
 # ---- a vTPM proxy instance: the guest kernel's own TPM driver is the client
+wait_for 30 sh -c "[ \"\$($CTL --socket $SOCK --json version | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"pool\"][\"parked\"])')\" = 4 ]"
 ctl create p1 --start -- chardev --vtpm-proxy --tpm2 > $W/pcreate.out 2>&1
 say "p-create-rc $?"
+say "p1-from-pool $(grep -c 'manufactured ahead in the pool' $ROOT/p1/log)"
 wait_for 20 sh -c 'ls /dev/tpmrm* >/dev/null 2>&1'
 say "p-dev $([[ -n $(rmdev) ]] && echo yes || echo no)"
 say "p-state $(field 'd["state"]' p1)"
