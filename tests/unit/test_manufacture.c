@@ -196,3 +196,98 @@ Test(manufacture, first_start_loads_it_and_writes_the_journal)
 	free(before);
 	free(after);
 }
+
+/* vtpmd's pool loads the TPM ahead (instance_preload); a command line that
+ * keeps the state in that directory and starts the TPM at once takes it
+ * over, running, without loading again; anything else releases it, lock and
+ * all, so the normal start-up finds the directory as it was. */
+static void preload_cfg_for(struct vtpm_config *cfg, const char *d, bool not_need_init)
+{
+	char uri[256];
+
+	config_init(cfg);
+	cfg->tpm2 = true;
+	cfg->not_need_init = not_need_init;
+	snprintf(uri, sizeof(uri), "dir://%s", d);
+	cfg->state_uri = strdup(uri);
+}
+
+Test(manufacture, preloaded_tpm_taken_over)
+{
+	static const uint8_t startup[] = { 0x80, 0x01, 0, 0, 0, 12, 0, 0, 0x01, 0x44, 0, 0 };
+	char d[128], moved[160];
+	struct vtpm_config cfg;
+	struct instance inst;
+	const uint8_t *rsp;
+	size_t rsplen;
+
+	make_state_dir("a", d, sizeof(d));
+	cr_assert_eq(instance_manufacture(d), 0);
+	cr_assert_eq(instance_preload(d), 0);
+	/* vtpmd renames the entry before the claim: same directory, new name */
+	snprintf(moved, sizeof(moved), "%s/moved", dir);
+	cr_assert_eq(rename(d, moved), 0);
+	preload_cfg_for(&cfg, moved, true);
+	cr_assert_eq(instance_adopt_preloaded(&inst, &cfg), 0);
+	cr_expect(inst.running, "taken over running");
+	cr_expect_str_eq(inst.store.dir, moved);
+	cr_expect_eq(instance_adopt_preloaded(&inst, &cfg), -ENOENT, "taken once only");
+	cr_assert_eq(instance_process(&inst, startup, sizeof(startup), &rsp, &rsplen), 0);
+	cr_expect_eq(rsp[9], 0, "TPM2_Startup on the taken-over TPM: rc %02x%02x", rsp[8], rsp[9]);
+	cr_assert_eq(store_flush_sync(&inst.store), 0);
+	instance_fini(&inst);
+	config_free(&cfg);
+}
+
+static int lock_dir(const char *d)
+{
+	struct store st;
+	char uri[256];
+	int r;
+
+	snprintf(uri, sizeof(uri), "dir://%s", d);
+	cr_assert_eq(store_init(&st, uri, true, 0640), 0);
+	r = store_lock(&st);
+	store_fini(&st);
+	return r;
+}
+
+Test(manufacture, preloaded_tpm_released_when_it_does_not_fit)
+{
+	char a[128], b[128];
+	struct vtpm_config cfg;
+	struct instance inst;
+
+	make_state_dir("a", a, sizeof(a));
+	make_state_dir("b", b, sizeof(b));
+	cr_assert_eq(instance_manufacture(a), 0);
+	cr_assert_eq(instance_manufacture(b), 0);
+
+	/* another directory */
+	cr_assert_eq(instance_preload(a), 0);
+	cr_expect_eq(lock_dir(a), -EAGAIN, "the preloaded TPM holds its lock");
+	preload_cfg_for(&cfg, b, true);
+	cr_expect_eq(instance_adopt_preloaded(&inst, &cfg), -EXDEV);
+	cr_expect_eq(lock_dir(a), 0, "released, lock and all");
+	config_free(&cfg);
+
+	/* the same directory, but the TPM waits for CMD_INIT */
+	cr_assert_eq(instance_preload(a), 0);
+	preload_cfg_for(&cfg, a, false);
+	cr_expect_eq(instance_adopt_preloaded(&inst, &cfg), -EXDEV);
+	cr_expect_eq(lock_dir(a), 0);
+	config_free(&cfg);
+
+	/* a key: the state would be read differently */
+	cr_assert_eq(instance_preload(a), 0);
+	preload_cfg_for(&cfg, a, true);
+	cfg.keys.key = strdup("file=/nonexistent");
+	cr_expect_eq(instance_adopt_preloaded(&inst, &cfg), -EXDEV);
+	config_free(&cfg);
+
+	/* released without a taker */
+	cr_assert_eq(instance_preload(a), 0);
+	instance_release_preloaded();
+	cr_expect_eq(lock_dir(a), 0);
+	cr_expect_eq(instance_adopt_preloaded(&inst, &cfg), -ENOENT);
+}
