@@ -335,6 +335,29 @@ uint32_t instance_start(struct instance *inst, uint32_t init_flags)
 	return TPM_SUCCESS;
 }
 
+/* A TPM 2 on the state directory state_dir, its storage locked (vtpmd's
+ * pool): cfg and inst are set up for it, or left cleaned up on failure. */
+static int tpm_open_dir(struct instance *inst, struct vtpm_config *cfg, const char *state_dir)
+{
+	int r;
+
+	config_init(cfg);
+	cfg->tpm2 = true;
+	if (asprintf(&cfg->state_uri, "dir://%s", state_dir) < 0) {
+		cfg->state_uri = NULL;
+		return -ENOMEM;
+	}
+	r = instance_init(inst, cfg);
+	if (r == 0) {
+		r = instance_storage_prepare(inst);
+		if (r < 0)
+			instance_fini(inst);
+	}
+	if (r < 0)
+		config_free(cfg);
+	return r;
+}
+
 int instance_manufacture(const char *state_dir)
 {
 	struct vtpm_config cfg;
@@ -342,18 +365,9 @@ int instance_manufacture(const char *state_dir)
 	struct stat sb;
 	int r;
 
-	config_init(&cfg);
-	cfg.tpm2 = true;
-	if (asprintf(&cfg.state_uri, "dir://%s", state_dir) < 0) {
-		cfg.state_uri = NULL;
-		return -ENOMEM;
-	}
-	r = instance_init(&inst, &cfg);
+	r = tpm_open_dir(&inst, &cfg, state_dir);
 	if (r < 0)
-		goto out_cfg;
-	r = instance_storage_prepare(&inst);
-	if (r < 0)
-		goto out;
+		return r;
 	/* A state that is there already is not ours to replace. */
 	if (fstatat(inst.store.dirfd, store_file_name(&inst.store, STORE_PERMALL, false), &sb,
 		    AT_SYMLINK_NOFOLLOW) == 0) {
@@ -375,7 +389,6 @@ int instance_manufacture(const char *state_dir)
 	instance_stop(&inst);
 out:
 	instance_fini(&inst);
-out_cfg:
 	config_free(&cfg);
 	return r;
 }
@@ -397,27 +410,16 @@ int instance_preload(const char *state_dir)
 
 	if (preload_ok)
 		return -EBUSY;
-	config_init(&preload_cfg);
-	preload_cfg.tpm2 = true;
-	if (asprintf(&preload_cfg.state_uri, "dir://%s", state_dir) < 0) {
-		preload_cfg.state_uri = NULL;
-		return -ENOMEM;
+	r = tpm_open_dir(&preload_inst, &preload_cfg, state_dir);
+	if (r < 0)
+		return r;
+	if (instance_start(&preload_inst, 0) != TPM_SUCCESS) {
+		instance_fini(&preload_inst);
+		config_free(&preload_cfg);
+		return -EIO;
 	}
-	r = instance_init(&preload_inst, &preload_cfg);
-	if (r < 0)
-		goto fail_cfg;
-	r = instance_storage_prepare(&preload_inst);
-	if (r == 0 && instance_start(&preload_inst, 0) != TPM_SUCCESS)
-		r = -EIO;
-	if (r < 0)
-		goto fail;
 	preload_ok = true;
 	return 0;
-fail:
-	instance_fini(&preload_inst);
-fail_cfg:
-	config_free(&preload_cfg);
-	return r;
 }
 
 void instance_release_preloaded(void)
