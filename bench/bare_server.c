@@ -28,7 +28,7 @@
 #include <libtpms/tpm_error.h>
 #include <libtpms/tpm_library.h>
 
-#include "memtpm.h"
+#include "instance/memtpm.h"
 
 #define BARE_BUF 4096
 #define CMD_SHUTDOWN 3u

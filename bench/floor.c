@@ -18,7 +18,7 @@
 #include <libtpms/tpm_library.h>
 
 #include "floor.h"
-#include "memtpm.h"
+#include "instance/memtpm.h"
 
 enum { REQ_SETUP = 1, REQ_RUN = 2, REQ_QUIT = 3 };
 

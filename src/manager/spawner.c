@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <libtpms/tpm_error.h>
 #include <libtpms/tpm_library.h>
-#include <libtpms/tpm_nvfilename.h>
 #include <limits.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -25,6 +24,7 @@
 #include "instance/cli.h"
 #include "instance/config.h"
 #include "instance/instance.h"
+#include "instance/memtpm.h"
 #include "instance/run.h"
 #include "io/sandbox.h"
 #include "manager/spawner.h"
@@ -178,82 +178,12 @@ static void spawn_prewarm_crypto(void)
  * it copy-on-write and their own manufacture takes ~0.3 ms.
  *
  * Nothing of this TPM reaches a child: its NV state only ever lives in
- * spawn_nv below and is freed, and TPMLIB_Terminate ends it. Each child still
- * manufactures its own TPM, with its own EPS/SPS/PPS: libtpms draws them from
+ * memtpm's buffers, which memtpm_stop wipes and frees after TPMLIB_Terminate.
+ * Each child still manufactures its own TPM, with its own EPS/SPS/PPS: libtpms draws them from
  * its DRBG, which TPM_Manufacture instantiates afresh from RAND_bytes(), and
  * OpenSSL's DRBGs reseed from the OS in a process whose pid differs from the
  * one they were used in (fork detection); spawn_child reseeds explicitly too.
  */
-static struct {
-	unsigned char *data[3];
-	uint32_t len[3];
-} spawn_nv;
-
-static int spawn_nv_slot(const char *name)
-{
-	static const char *const names[3] = { TPM_PERMANENT_ALL_NAME, TPM_VOLATILESTATE_NAME,
-					      TPM_SAVESTATE_NAME };
-
-	for (int i = 0; i < 3; i++)
-		if (strcmp(name, names[i]) == 0)
-			return i;
-	return -1;
-}
-
-static TPM_RESULT spawn_nv_init(void)
-{
-	return TPM_SUCCESS;
-}
-
-static TPM_RESULT spawn_nv_load(unsigned char **data, uint32_t *length, uint32_t tpm_number,
-				const char *name)
-{
-	int i = spawn_nv_slot(name);
-
-	(void)tpm_number;
-	if (i < 0 || !spawn_nv.data[i])
-		return TPM_RETRY; /* nothing stored: libtpms manufactures */
-	*data = malloc(spawn_nv.len[i]);
-	if (!*data)
-		return TPM_FAIL;
-	memcpy(*data, spawn_nv.data[i], spawn_nv.len[i]);
-	*length = spawn_nv.len[i];
-	return TPM_SUCCESS;
-}
-
-static TPM_RESULT spawn_nv_store(const unsigned char *data, uint32_t length, uint32_t tpm_number,
-				 const char *name)
-{
-	int i = spawn_nv_slot(name);
-	unsigned char *copy;
-
-	(void)tpm_number;
-	if (i < 0)
-		return TPM_FAIL;
-	copy = malloc(length ? length : 1);
-	if (!copy)
-		return TPM_FAIL;
-	memcpy(copy, data, length);
-	free(spawn_nv.data[i]);
-	spawn_nv.data[i] = copy;
-	spawn_nv.len[i] = length;
-	return TPM_SUCCESS;
-}
-
-static TPM_RESULT spawn_nv_delete(uint32_t tpm_number, const char *name, TPM_BOOL must_exist)
-{
-	int i = spawn_nv_slot(name);
-
-	(void)tpm_number;
-	(void)must_exist;
-	if (i >= 0) {
-		free(spawn_nv.data[i]);
-		spawn_nv.data[i] = NULL;
-		spawn_nv.len[i] = 0;
-	}
-	return TPM_SUCCESS;
-}
-
 static void spawn_tpm_cmd(const unsigned char *cmd, uint32_t len, unsigned char **rsp,
 			  uint32_t *rspsize)
 {
@@ -269,33 +199,16 @@ static void spawn_prewarm_tpm(void)
 	static const unsigned char startup[] = { 0x80, 0x01, 0, 0, 0, 12, 0, 0, 0x01, 0x44, 0, 0 };
 	static const unsigned char getrandom[] = { 0x80, 0x01, 0, 0, 0, 12, 0, 0, 0x01, 0x7b, 0, 32 };
 	static const unsigned char shutdown[] = { 0x80, 0x01, 0, 0, 0, 12, 0, 0, 0x01, 0x45, 0, 0 };
-	struct libtpms_callbacks cbs = {
-		.sizeOfStruct = sizeof(cbs),
-		.tpm_nvram_init = spawn_nv_init,
-		.tpm_nvram_loaddata = spawn_nv_load,
-		.tpm_nvram_storedata = spawn_nv_store,
-		.tpm_nvram_deletename = spawn_nv_delete,
-	};
 	unsigned char *rsp = NULL;
 	uint32_t rspsize = 0;
 
-	if (TPMLIB_ChooseTPMVersion(TPMLIB_TPM_VERSION_2) != TPM_SUCCESS ||
-	    TPMLIB_RegisterCallbacks(&cbs) != TPM_SUCCESS)
-		return;
-	if (TPMLIB_MainInit() == TPM_SUCCESS) {
+	if (memtpm_start() == TPM_SUCCESS) {
 		spawn_tpm_cmd(startup, sizeof(startup), &rsp, &rspsize);
 		spawn_tpm_cmd(getrandom, sizeof(getrandom), &rsp, &rspsize);
 		spawn_tpm_cmd(shutdown, sizeof(shutdown), &rsp, &rspsize);
-		TPMLIB_Terminate();
 	}
+	memtpm_stop();
 	free(rsp);
-	for (int i = 0; i < 3; i++) {
-		if (spawn_nv.data[i])
-			OPENSSL_cleanse(spawn_nv.data[i], spawn_nv.len[i]);
-		free(spawn_nv.data[i]);
-		spawn_nv.data[i] = NULL;
-		spawn_nv.len[i] = 0;
-	}
 }
 
 static void spawn_stdio_null(int keep_stderr)

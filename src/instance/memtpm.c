@@ -1,4 +1,5 @@
 /* libtpms as a TPM 2 with its NVRAM kept in memory (see memtpm.h). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,7 +7,7 @@
 #include <libtpms/tpm_error.h>
 #include <libtpms/tpm_library.h>
 
-#include "memtpm.h"
+#include "instance/memtpm.h"
 
 #define NV_SLOTS 3
 
@@ -15,6 +16,7 @@ static struct {
 	unsigned char *data;
 	uint32_t len;
 } nv[NV_SLOTS];
+static bool started;
 
 static int nv_find(const char *name, int create)
 {
@@ -114,5 +116,20 @@ TPM_RESULT memtpm_start(void)
 		res = TPMLIB_RegisterCallbacks(&cbs);
 	if (res == TPM_SUCCESS)
 		res = TPMLIB_MainInit();
+	started = res == TPM_SUCCESS;
 	return res;
+}
+
+void memtpm_stop(void)
+{
+	if (started)
+		TPMLIB_Terminate();
+	started = false;
+	/* the seeds of a thrown-away TPM must not linger in freed memory */
+	for (int i = 0; i < NV_SLOTS; i++) {
+		if (nv[i].data)
+			explicit_bzero(nv[i].data, nv[i].len);
+		free(nv[i].data);
+		memset(&nv[i], 0, sizeof(nv[i]));
+	}
 }
