@@ -36,7 +36,8 @@ mark vtpmd
 
 # parked: how many pool processes wait (vtpmd's pool, default 4)
 parked() { ctl --json version | python3 -c "import json,sys; print(json.load(sys.stdin)['pool']['parked'])"; }
-wait_for 30 sh -c "[ \"\$($CTL --socket $SOCK --json version | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"pool\"][\"parked\"])')\" = 4 ]"
+pool_full() { [ "$(parked)" = 4 ]; }
+wait_for 30 pool_full
 say "pool-parked $(parked)"
 ctl create k1 --start -- cuse -n vtpmk1 --tpm2 --flags not-need-init,startup-clear > $W/create.out 2>&1
 say "create-rc $?"
@@ -75,7 +76,7 @@ say "permall $([[ -s $ROOT/k1/state/tpm2-00.permall ]] && echo yes || echo no)"
 mark cuse-done
 
 # ---- a vTPM proxy instance: the guest kernel's own TPM driver is the client
-wait_for 30 sh -c "[ \"\$($CTL --socket $SOCK --json version | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"pool\"][\"parked\"])')\" = 4 ]"
+wait_for 30 pool_full
 ctl create p1 --start -- chardev --vtpm-proxy --tpm2 > $W/pcreate.out 2>&1
 say "p-create-rc $?"
 say "p1-from-pool $(grep -c 'manufactured ahead in the pool' $ROOT/p1/log)"
